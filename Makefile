@@ -1,0 +1,63 @@
+# The README's two commands are `make run` and `make test`; everything else is a step of theirs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_DB ?= demo.sqlite3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools
+
+.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian's Chromium (browser tests), zbarimg (an independent QR decoder) and CJK fonts.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: setup
+	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp migrate
+	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp demo --if-empty
+	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp serve --host $(HOST) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q -m "not browser" -n 2
+
+browser: setup system-deps
+	$(BIN)/pytest -q -m browser
+
+test: setup system-deps lint typecheck
+	$(BIN)/pytest -q -n 2
+
+# Regenerate the lock file from pyproject.toml (run by a developer, not by CI).
+lock:
+	rm -rf /tmp/lockvenv && $(PY) -m venv /tmp/lockvenv
+	/tmp/lockvenv/bin/pip install --quiet --upgrade pip
+	/tmp/lockvenv/bin/pip install --quiet -e '.[dev]'
+	/tmp/lockvenv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

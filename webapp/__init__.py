@@ -1,0 +1,1 @@
+"""Registered inspection visits (行政检查报备 · 亮证亮单 · 扫码迎检)."""

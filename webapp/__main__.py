@@ -1,0 +1,113 @@
+"""Command line: serve, migrate, demo, sweep, audit verify, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def migrate(database_url: str | None = None, revision: str = "head") -> None:
+    """Apply Alembic migrations: the only way the schema changes."""
+    from alembic.config import Config
+
+    from alembic import command
+    from webapp.config import get_settings
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = database_url or get_settings().database_url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, revision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m webapp")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web app (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply database migrations")
+    demo = sub.add_parser("demo", help="load the demo data set")
+    demo.add_argument("--if-empty", action="store_true", help="only into an empty database")
+    sub.add_parser("sweep", help="flag registered visits whose window passed unconfirmed")
+    audit = sub.add_parser("audit", help="the audit log")
+    audit.add_argument("action", choices=["verify"])
+    admin = sub.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("username")
+    args = parser.parse_args(argv)
+
+    from webapp.config import get_settings
+
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic's ValidationError: say what to set, not a trace
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "migrate":
+        migrate()
+        return 0
+    if args.command == "serve":
+        import uvicorn
+
+        uvicorn.run(
+            "webapp.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+        return 0
+
+    from webapp.clock import SystemClock
+    from webapp.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    now = SystemClock().now()
+    with factory() as session:
+        if args.command == "demo":
+            from webapp import demo as demo_data
+
+            if args.if_empty and not demo_data.is_empty(session):
+                print("database already has data; demo not loaded")
+                return 0
+            demo_data.load(session, now=now)
+            print("demo data loaded")
+            return 0
+        if args.command == "sweep":
+            from webapp.supervision import service as supervision_service
+
+            count = supervision_service.sweep_unconfirmed(session, now=now)
+            print(f"{count} flag(s) raised")
+            return 0
+        if args.command == "audit":
+            from webapp.audit import service as audit_service
+
+            report = audit_service.verify_chain(session)
+            if report.ok:
+                print(f"audit chain verifies: {report.count} events, head {report.head}")
+                return 0
+            print(
+                f"audit chain BROKEN at event {report.first_bad_id}: {report.problem} "
+                f"({report.count} events verified before it)",
+                file=sys.stderr,
+            )
+            return 1
+        if args.command == "create-admin":
+            from webapp.bootstrap import create_first_admin
+
+            password = getpass.getpass("password (at least 10 characters): ")
+            create_first_admin(session, username=args.username, password=password, now=now)
+            print(f"administrator {args.username} created")
+            return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""(to be filled in)"""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,211 @@
+"""create_app(): middleware, routers, static files, error handlers, the background sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from webapp.auth.deps import LoginRequired, login_url
+from webapp.clock import Clock, SystemClock
+from webapp.config import Settings, get_settings
+from webapp.db import WRITE, make_engine, make_sessionmaker
+from webapp.errors import DomainError
+from webapp.web import LANGUAGES, is_htmx, negotiate_lang, render, translate
+
+log = logging.getLogger("webapp")
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _problem(request: Request, status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    lang = getattr(request.state, "lang", "en")
+    body = {
+        "type": f"about:blank#{code}",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": translate(lang, message, extra.pop("params", None)),
+        "request_id": getattr(request.state, "request_id", ""),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def problem_for(request: Request, exc: DomainError) -> JSONResponse:
+    lang = getattr(request.state, "lang", "en")
+    errors = [
+        {"field": e.field, "message": translate(lang, e.message, e.params)} for e in exc.errors
+    ]
+    extra: dict[str, Any] = {"params": exc.params}
+    if errors:
+        extra["errors"] = errors
+    if exc.field:
+        extra["field"] = exc.field
+    return _problem(request, exc.status, exc.code, exc.message, **extra)
+
+
+def _error_page(
+    request: Request, status: int, code: str, message: str, params: dict[str, Any] | None = None
+) -> Response:
+    lang = getattr(request.state, "lang", "zh_CN")
+    context = {
+        "code": code,
+        "message": translate(lang, message, params),
+        "request_id": getattr(request.state, "request_id", ""),
+    }
+    if is_htmx(request):
+        # htmx swaps 4xx/5xx bodies only when told; retarget the error box so the user sees it.
+        return render(
+            request,
+            "_error.html",
+            context,
+            status_code=status,
+            headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
+        )
+    return render(request, "error.html", context, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if _is_api(request):
+            return problem_for(request, exc)
+        return _error_page(request, exc.status, exc.code, exc.message, exc.params)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        target = login_url(exc.next_url)
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body",
+                "message": str(e.get("msg", "")),
+            }
+            for e in exc.errors()
+        ]
+        message = "Some fields need correcting: %(fields)s."
+        params = {"fields": ", ".join(e["field"] for e in errors)}
+        if _is_api(request):
+            return _problem(request, 422, "validation_error", message, params=params, errors=errors)
+        return _error_page(request, 422, "validation_error", message, params)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = "Not found, or not yours to see." if exc.status_code == 404 else str(exc.detail)
+        if _is_api(request):
+            return _problem(request, exc.status_code, code, message)
+        return _error_page(request, exc.status_code, code, message)
+
+    @app.exception_handler(OperationalError)
+    async def db_unavailable(request: Request, exc: OperationalError) -> Response:
+        log.error("database unavailable: %s", exc.orig)
+        message = "Not saved: the database is busy or unavailable. Please retry."
+        if _is_api(request):
+            return _problem(request, 503, "db_unavailable", message)
+        return _error_page(request, 503, "db_unavailable", message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error (request %s)", getattr(request.state, "request_id", ""))
+        message = "Something went wrong on our side; nothing was saved. Quote the request id."
+        if _is_api(request):
+            return _problem(request, 500, "internal_error", message)
+        return _error_page(request, 500, "internal_error", message)
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def per_request(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = secrets.token_hex(8)
+        request.state.lang = negotiate_lang(request)
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if settings.cookie_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "public, max-age=3600"
+        response.headers["Content-Language"] = request.state.lang.replace("_", "-")
+        return response
+
+
+async def _sweep_loop(app: FastAPI, interval: int) -> None:
+    from webapp.supervision import service as supervision_service
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            with app.state.sessionmaker(bind=app.state.write_engine) as session:
+                supervision_service.sweep_unconfirmed(session, now=app.state.clock.now())
+        except Exception:
+            log.exception("sweep failed; will retry")
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.sweep_interval_seconds > 0:
+            task = asyncio.create_task(_sweep_loop(app, settings.sweep_interval_seconds))
+        yield
+        if task is not None:
+            task.cancel()
+
+    app = FastAPI(
+        title="Inspection registry",
+        version="0.1.0",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.engine = engine
+    app.state.write_engine = engine.execution_options(**WRITE)
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.languages = LANGUAGES
+
+    _install_middleware(app, settings)
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    from webapp import routes
+
+    routes.include_all(app)
+    return app

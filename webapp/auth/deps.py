@@ -1,0 +1,148 @@
+"""Request dependencies: the database session, now, the signed-in user, CSRF protection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from webapp.auth import security
+from webapp.auth import service as auth_service
+from webapp.auth.models import User
+from webapp.config import Settings, get_settings
+from webapp.enums import Role
+from webapp.errors import DomainError, forbidden
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # __Host- binds the cookie to this origin, but browsers accept it only when Secure.
+    return "__Host-session" if settings.cookie_secure else "session"
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request; a state-changing request takes SQLite's write lock at
+    BEGIN (see webapp.db.WRITE) on every transaction it opens."""
+    state = request.app.state
+    bind = state.write_engine if request.method not in SAFE_METHODS else state.engine
+    with state.sessionmaker(bind=bind) as session:
+        yield session
+
+
+def get_now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
+DB = Annotated[Session, Depends(get_db)]
+Now = Annotated[datetime, Depends(get_now)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user: the app answers with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+def login_url(next_url: str) -> str:
+    return "/login?next=" + quote(next_url, safe="")
+
+
+def optional_web_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User | None:
+    token = request.cookies.get(session_cookie_name(settings), "")
+    found = auth_service.resolve_session(db, token=token, kind="web", now=now, settings=settings)
+    if found is None:
+        return None
+    request.state.user = found.user
+    request.state.session_id = found.session_id
+    request.state.csrf_token = security.csrf_token_for(settings.secret_key, found.session_id)
+    return found.user
+
+
+def web_user(request: Request, user: Annotated[User | None, Depends(optional_web_user)]) -> User:
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    return user
+
+
+def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    found = None
+    if scheme.lower() == "bearer" and token:
+        found = auth_service.resolve_session(
+            db, token=token.strip(), kind="api", now=now, settings=settings
+        )
+    if found is None:
+        raise DomainError(
+            "not_authenticated",
+            "Sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token.",
+        )
+    request.state.user = found.user
+    return found.user
+
+
+WebUser = Annotated[User, Depends(web_user)]
+OptionalWebUser = Annotated[User | None, Depends(optional_web_user)]
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+def require(user: User, *roles: Role) -> User:
+    if user.role not in roles:
+        raise forbidden()
+    return user
+
+
+def _same_origin(request: Request, settings: Settings) -> bool:
+    """Origin / Sec-Fetch-Site check: a cross-site request never changes anything."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    own = {f"{request.url.scheme}://{request.url.netloc}"}
+    base = urlsplit(settings.base_url)
+    own.add(f"{base.scheme}://{base.netloc}")
+    return origin in own
+
+
+async def csrf_protect(request: Request, settings: SettingsDep, _user: OptionalWebUser) -> None:
+    """For page routes: every state change needs the same origin and the session-bound
+    token (form field `csrf_token` or header `X-CSRF-Token`, which htmx sends)."""
+    if request.method in SAFE_METHODS:
+        return
+    if not _same_origin(request, settings):
+        raise DomainError("csrf_failed", "Cross-site request refused.")
+    session_id = getattr(request.state, "session_id", None)
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    if session_id is None:
+        # Before sign-in (the sign-in form itself): a token bound to the pre-session cookie.
+        pre = request.cookies.get(PRE_SESSION_COOKIE, "")
+        if not pre or not security.csrf_token_ok(settings.secret_key, "pre:" + pre, presented):
+            raise DomainError(
+                "csrf_failed",
+                "This form has expired. Reload the page and try again.",
+            )
+        return
+    if not security.csrf_token_ok(settings.secret_key, session_id, presented):
+        raise DomainError("csrf_failed", "This form has expired. Reload the page and try again.")
+
+
+PRE_SESSION_COOKIE = "pre_session"
+CsrfProtected = Depends(csrf_protect)

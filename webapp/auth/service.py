@@ -1,0 +1,214 @@
+"""Signing in and out, sessions, and accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from webapp.audit import service as audit
+from webapp.auth import security
+from webapp.auth.models import User, UserSession
+from webapp.config import Settings
+from webapp.db import begin_write
+from webapp.enums import Role
+from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
+
+# Touch last_seen_at at most this often: every request writing would serialise reads.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def authenticate(session: Session, *, username: str, password: str, now: datetime) -> User:
+    """The active user with this name and password; one generic refusal otherwise."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        security.burn_password_check(password)
+    if user is None or not security.verify_password(user.password_hash, password):
+        raise DomainError("invalid_credentials", "Wrong user name or password.", status=401)
+    if not user.is_active:
+        raise DomainError("invalid_credentials", "Wrong user name or password.", status=401)
+    return user
+
+
+def start_session(
+    session: Session, *, user: User, kind: str, now: datetime, settings: Settings
+) -> tuple[str, UserSession]:
+    """A new session (always a new id: sign-in never reuses one). Returns the secret."""
+    begin_write(session)
+    token, sid = security.new_session_secret()
+    lifetime = (
+        timedelta(hours=settings.api_token_hours)
+        if kind == "api"
+        else timedelta(hours=settings.session_absolute_hours)
+    )
+    row = UserSession(
+        id=sid,
+        user_id=user.id,
+        kind=kind,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(row)
+    audit.record(
+        session,
+        actor_id=user.id,
+        action="auth.signed_in",
+        object_type="user",
+        object_id=user.id,
+        now=now,
+        data={"kind": kind},
+    )
+    session.commit()
+    return token, row
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    session_id: str
+
+
+def resolve_session(
+    session: Session, *, token: str, kind: str, now: datetime, settings: Settings
+) -> Authenticated | None:
+    """The signed-in user behind a cookie or bearer secret, if the session still holds."""
+    if not token or len(token) > 200:
+        return None
+    row = session.get(UserSession, security.session_id_of(token))
+    if row is None or row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
+        return None
+    if kind == "web" and now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    if now - row.last_seen_at > _TOUCH_EVERY:
+        session.execute(
+            update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now)
+        )
+        session.commit()
+    return Authenticated(user=user, session_id=row.id)
+
+
+def end_session(session: Session, *, session_id: str, actor_id: int, now: datetime) -> None:
+    begin_write(session)
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="auth.signed_out",
+        object_type="user",
+        object_id=actor_id,
+        now=now,
+    )
+    session.commit()
+
+
+def create_user(
+    session: Session,
+    *,
+    actor: User,
+    username: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    now: datetime,
+    inspector_id: int | None = None,
+    agency_id: int | None = None,
+    enterprise_id: int | None = None,
+) -> User:
+    """An admin creates an account; each role needs the link that scopes it."""
+    if actor.role != Role.admin:
+        raise forbidden()
+    begin_write(session)
+    errors: list[FieldError] = []
+    username = username.strip()
+    if not (3 <= len(username) <= 64) or not all(c.isalnum() or c in "._-" for c in username):
+        errors.append(
+            FieldError("username", "3 to 64 letters, digits, dots, dashes or underscores.")
+        )
+    elif session.scalar(select(User.id).where(User.username == username)) is not None:
+        errors.append(FieldError("username", "This user name is taken."))
+    if not display_name.strip():
+        errors.append(FieldError("display_name", "Give the person's name."))
+    if len(password) < 10:
+        errors.append(FieldError("password", "Use at least 10 characters."))
+    if role == Role.inspector and inspector_id is None:
+        errors.append(FieldError("inspector_id", "An inspector account needs its inspector."))
+    if role == Role.manager and enterprise_id is None:
+        errors.append(FieldError("enterprise_id", "A manager account needs its enterprise."))
+    if role == Role.supervisor and agency_id is None:
+        errors.append(FieldError("agency_id", "A supervisor account needs its agency."))
+    if errors:
+        raise validation_error(errors)
+    if role == Role.inspector and inspector_id is not None:
+        from webapp.agencies.models import Inspector
+
+        inspector = session.get(Inspector, inspector_id)
+        if inspector is None:
+            raise validation_error([FieldError("inspector_id", "No such inspector.")])
+        if session.scalar(select(User.id).where(User.inspector_id == inspector_id)):
+            raise validation_error(
+                [FieldError("inspector_id", "This inspector already has an account.")]
+            )
+        agency_id = inspector.agency_id
+    user = User(
+        username=username,
+        display_name=display_name.strip(),
+        password_hash=security.hash_password(password),
+        role=role,
+        inspector_id=inspector_id if role == Role.inspector else None,
+        agency_id=agency_id if role in (Role.inspector, Role.supervisor) else None,
+        enterprise_id=enterprise_id if role == Role.manager else None,
+        is_active=True,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="user.created",
+        object_type="user",
+        object_id=user.id,
+        now=now,
+        data={"username": username, "role": role.value},
+    )
+    session.commit()
+    return user
+
+
+def set_user_active(
+    session: Session, *, actor: User, user_id: int, active: bool, now: datetime
+) -> User:
+    """Enable or disable an account; disabling ends every session of that user."""
+    if actor.role != Role.admin:
+        raise forbidden()
+    begin_write(session)
+    user = session.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    user.is_active = active
+    if not active:
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="user.enabled" if active else "user.disabled",
+        object_type="user",
+        object_id=user.id,
+        now=now,
+    )
+    session.commit()
+    return user

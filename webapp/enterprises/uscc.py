@@ -1,0 +1,81 @@
+"""The unified social credit code (统一社会信用代码), GB 32100-2015.
+
+18 characters from a 31-character alphabet (digits and capitals without I, O, Z, S, V):
+registration authority (1), organisation type (1), administrative division (6),
+organisation code (9), check character (1). The check character makes the weighted sum of
+all 18 characters, with weights 3^i mod 31, a multiple of 31.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass
+
+ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
+WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, ...
+LENGTH = 18
+
+
+@dataclass(frozen=True)
+class UsccProblem:
+    """Why a code is not valid: an English msgid and its parameters (for translation)."""
+
+    message: str
+    params: dict[str, str | int]
+
+
+def normalize(raw: str) -> str:
+    """Full-width characters to ASCII, spaces and dashes removed, upper case."""
+    text = unicodedata.normalize("NFKC", raw)
+    return "".join(ch for ch in text if ch not in " -\t").upper()
+
+
+def check_character(first17: str) -> str:
+    total = sum(VALUES[ch] * w for ch, w in zip(first17, WEIGHTS, strict=True))
+    return ALPHABET[(31 - total % 31) % 31]
+
+
+def problem(raw: str) -> UsccProblem | None:
+    """None when `raw` is a valid code (after normalising), else what is wrong."""
+    code = normalize(raw)
+    if len(code) != LENGTH:
+        return UsccProblem(
+            "A unified social credit code has 18 characters; this one has %(length)s.",
+            {"length": len(code)},
+        )
+    for position, ch in enumerate(code, start=1):
+        if ch not in VALUES:
+            return UsccProblem(
+                "Character %(position)s ('%(char)s') cannot appear in a unified social credit "
+                "code (no I, O, Z, S or V).",
+                {"position": position, "char": ch},
+            )
+    expected = check_character(code[:17])
+    if code[17] != expected:
+        return UsccProblem(
+            "The check character is wrong: with these first 17 characters it must be "
+            "'%(expected)s', not '%(given)s'. Check the code for a typing error.",
+            {"expected": expected, "given": code[17]},
+        )
+    return None
+
+
+def is_valid(raw: str) -> bool:
+    return problem(raw) is None
+
+
+def _org_code(rng: random.Random) -> str:
+    # GB 11714 organisation code: 8 characters and its own check character.
+    body = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
+    weights = [3, 7, 9, 10, 5, 8, 4, 2]
+    values = [int(c) if c.isdigit() else ord(c) - 55 for c in body]
+    check = 11 - sum(v * w for v, w in zip(values, weights, strict=True)) % 11
+    return body + {10: "X", 11: "0"}.get(check, str(check))
+
+
+def generate(rng: random.Random, division: str = "320581") -> str:
+    """A well-formed code (for demo and test data): business registration, enterprise."""
+    first17 = "91" + division + _org_code(rng)
+    return first17 + check_character(first17)

@@ -1,0 +1,163 @@
+"""Jinja environment, languages, time display, and page-or-fragment rendering."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
+
+from webapp.config import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+LANGUAGES = {"zh_CN": "中文", "en": "English"}
+LANG_COOKIE = "lang"
+
+
+@lru_cache
+def translations(lang: str) -> NullTranslations:
+    """The catalogue of a language, compiled in memory from its .po file (English is the
+    source language and needs none)."""
+    po = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+    if lang == "en" or not po.exists():
+        return NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf)
+
+
+def negotiate_lang(request: Request) -> str:
+    """Cookie first, then the browser's Accept-Language, then the default (zh_CN)."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh_CN"
+        if tag.startswith("en"):
+            return "en"
+    return get_settings().default_locale
+
+
+def translate(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
+    text = translations(lang).gettext(message)
+    return text % params if params else text
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(get_settings().timezone)
+
+
+def to_local(value: datetime) -> datetime:
+    return value.astimezone(tz())
+
+
+def _fmt(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
+@pass_context
+def _gettext(ctx: Context, message: str, **params: Any) -> str:
+    text = translations(ctx.get("lang", "zh_CN")).gettext(message)
+    if ctx.eval_ctx.autoescape:
+        # Our own catalogue is trusted markup; Markup's % escapes every parameter.
+        text = Markup(text)  # noqa: S704
+    return text % params if params else text
+
+
+@pass_context
+def _ngettext(ctx: Context, singular: str, plural: str, n: int, **params: Any) -> str:
+    params.setdefault("num", n)
+    text = translations(ctx.get("lang", "zh_CN")).ngettext(singular, plural, n)
+    if ctx.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704
+    return text % params
+
+
+@pass_context
+def _datetime(ctx: Context, value: datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    return format_datetime(to_local(value), fmt, tzinfo=tz(), locale=_fmt(ctx.get("lang", "en")))
+
+
+@pass_context
+def _time(ctx: Context, value: datetime | None, fmt: str = "short") -> str:
+    if value is None:
+        return ""
+    return format_time(to_local(value), fmt, tzinfo=tz(), locale=_fmt(ctx.get("lang", "en")))
+
+
+@pass_context
+def _date(ctx: Context, value: date | datetime | None, fmt: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    return format_date(value, fmt, locale=_fmt(ctx.get("lang", "en")))
+
+
+def _local_input(value: datetime | None) -> str:
+    """A UTC datetime as the value of an <input type=datetime-local>."""
+    return to_local(value).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+@lru_cache
+def environment() -> Environment:
+    # Autoescape every template, whatever its extension (Starlette's default covers only
+    # .html/.htm/.xml).
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext, languages=LANGUAGES)
+    env.filters.update(datetime=_datetime, time=_time, date=_date, local_input=_local_input)
+    return env
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a page (or a `_partial.html` for htmx) with the request's language and user."""
+    ctx: dict[str, Any] = {
+        "request": request,
+        "lang": getattr(request.state, "lang", "zh_CN"),
+        "user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "settings": get_settings(),
+        "htmx": is_htmx(request),
+    }
+    ctx.update(context or {})
+    html = environment().get_template(template).render(ctx)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
