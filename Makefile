@@ -15,9 +15,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+$(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock -r requirements-dev.lock
 	touch $@
 
 setup: $(VENV)/.installed
@@ -52,12 +51,25 @@ browser: setup system-deps
 test: setup system-deps lint typecheck
 	$(BIN)/pytest -q -n 2
 
-# Regenerate the lock file from pyproject.toml (run by a developer, not by CI).
+# Regenerate the lock files from pyproject.toml (run by a developer, not by CI):
+# requirements.lock is what the app needs (the Dockerfile installs only it),
+# requirements-dev.lock adds the test and lint tools.
 lock:
 	rm -rf /tmp/lockvenv && $(PY) -m venv /tmp/lockvenv
 	/tmp/lockvenv/bin/pip install --quiet --upgrade pip
-	/tmp/lockvenv/bin/pip install --quiet -e '.[dev]'
+	/tmp/lockvenv/bin/pip install --quiet -e .
 	/tmp/lockvenv/bin/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	/tmp/lockvenv/bin/pip install --quiet -e '.[dev]'
+	/tmp/lockvenv/bin/pip freeze --exclude-editable | grep -v '^-e ' | grep -vxFf requirements.lock > requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Extract every message into the catalogue template and merge it into zh_CN's catalogue.
+messages: setup
+	PYTHONPATH=. $(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -o webapp/translations/messages.pot .
+	@if [ -f webapp/translations/zh_CN/LC_MESSAGES/messages.po ]; then \
+	  $(BIN)/pybabel update --no-fuzzy-matching -i webapp/translations/messages.pot -d webapp/translations -l zh_CN; \
+	else \
+	  $(BIN)/pybabel init -i webapp/translations/messages.pot -d webapp/translations -l zh_CN; \
+	fi

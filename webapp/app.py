@@ -23,7 +23,7 @@ from webapp.clock import Clock, SystemClock
 from webapp.config import Settings, get_settings
 from webapp.db import WRITE, make_engine, make_sessionmaker
 from webapp.errors import DomainError
-from webapp.web import LANGUAGES, is_htmx, negotiate_lang, render, translate
+from webapp.web import LANGUAGES, N_, is_htmx, negotiate_lang, render, translate
 
 log = logging.getLogger("webapp")
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -104,7 +104,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
-        message = "Some fields need correcting: %(fields)s."
+        message = N_("Some fields need correcting: %(fields)s.")
         params = {"fields": ", ".join(e["field"] for e in errors)}
         if _is_api(request):
             return _problem(request, 422, "validation_error", message, params=params, errors=errors)
@@ -113,7 +113,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        message = "Not found, or not yours to see." if exc.status_code == 404 else str(exc.detail)
+        message = (
+            N_("Not found, or not yours to see.") if exc.status_code == 404 else str(exc.detail)
+        )
         if _is_api(request):
             return _problem(request, exc.status_code, code, message)
         return _error_page(request, exc.status_code, code, message)
@@ -121,7 +123,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def db_unavailable(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", exc.orig)
-        message = "Not saved: the database is busy or unavailable. Please retry."
+        message = N_("Not saved: the database is busy or unavailable. Please retry.")
         if _is_api(request):
             return _problem(request, 503, "db_unavailable", message)
         return _error_page(request, 503, "db_unavailable", message)
@@ -129,7 +131,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error (request %s)", getattr(request.state, "request_id", ""))
-        message = "Something went wrong on our side; nothing was saved. Quote the request id."
+        message = N_("Something went wrong on our side; nothing was saved. Quote the request id.")
         if _is_api(request):
             return _problem(request, 500, "internal_error", message)
         return _error_page(request, 500, "internal_error", message)

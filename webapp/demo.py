@@ -1,18 +1,459 @@
-"""Demo data (to be filled in)."""
+"""The demo data set: one county bureau with a town office below it, a few hundred
+enterprises, a realistic item list, this month's plan, visits in every state, and flags.
+
+Reference data is inserted directly; visits, scans, decisions, reports and resolutions go
+through the same service functions the app uses, at simulated times, so the demo's
+history (and its audit chain) is what real use would have produced.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import io
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+from PIL import Image, ImageDraw
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.audit import service as audit
+from webapp.auth import security
 from webapp.auth.models import User
+from webapp.db import begin_write
+from webapp.enterprises import uscc
+from webapp.enterprises.models import Enterprise
+from webapp.enums import AgencyLevel, CredentialStatus, EnterpriseClass, PlanKind, Role
+from webapp.items.models import InspectionItem
+from webapp.plans.models import Plan, PlanEntry
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+ITEMS: list[tuple[str, str, str, int | None]] = [
+    (
+        "AQ-001",
+        "安全生产责任制建立和落实情况",
+        "《中华人民共和国安全生产法》第二十一条、第二十二条",
+        None,
+    ),
+    (
+        "AQ-002",
+        "安全生产管理机构设置和安全生产管理人员配备情况",
+        "《中华人民共和国安全生产法》第二十四条",
+        None,
+    ),
+    (
+        "AQ-003",
+        "主要负责人和安全生产管理人员安全生产知识和管理能力考核情况",
+        "《中华人民共和国安全生产法》第二十七条",
+        2,
+    ),
+    ("AQ-004", "从业人员安全生产教育和培训情况", "《中华人民共和国安全生产法》第二十八条", None),
+    ("AQ-005", "特种作业人员持证上岗情况", "《中华人民共和国安全生产法》第三十条", None),
+    (
+        "AQ-006",
+        "建设项目安全设施“三同时”情况",
+        "《中华人民共和国安全生产法》第三十一条至第三十四条",
+        1,
+    ),
+    ("AQ-007", "安全警示标志设置情况", "《中华人民共和国安全生产法》第三十五条", None),
+    ("AQ-008", "安全设备维护、保养和定期检测情况", "《中华人民共和国安全生产法》第三十六条", None),
+    ("AQ-009", "重大危险源登记建档、检测评估和监控情况", "《中华人民共和国安全生产法》第四十条", 4),
+    (
+        "AQ-010",
+        "安全风险分级管控和事故隐患排查治理情况",
+        "《中华人民共和国安全生产法》第四十一条",
+        None,
+    ),
+    (
+        "AQ-011",
+        "生产经营场所和员工宿舍安全出口、疏散通道情况",
+        "《中华人民共和国安全生产法》第四十二条",
+        None,
+    ),
+    (
+        "AQ-012",
+        "动火、受限空间等危险作业现场安全管理情况",
+        "《中华人民共和国安全生产法》第四十三条",
+        None,
+    ),
+    ("AQ-013", "劳动防护用品配备和使用情况", "《中华人民共和国安全生产法》第四十五条", None),
+    (
+        "AQ-014",
+        "生产安全事故应急救援预案制定和演练情况",
+        "《中华人民共和国安全生产法》第八十一条",
+        2,
+    ),
+    (
+        "WH-001",
+        "危险化学品储存、使用安全管理情况",
+        "《危险化学品安全管理条例》第二十条、第二十四条",
+        None,
+    ),
+    (
+        "WH-002",
+        "危险化学品重大危险源安全包保责任落实情况",
+        "《危险化学品重大危险源监督管理暂行规定》第五条",
+        4,
+    ),
+    ("GM-001", "粉尘防爆安全管理情况", "《工贸企业粉尘防爆安全规定》第五条至第十四条", None),
+    (
+        "GM-002",
+        "有限空间作业安全管理情况",
+        "《工贸企业有限空间作业安全规定》第五条至第十九条",
+        None,
+    ),
+]
+
+PLACES = [
+    "城关",
+    "东湖",
+    "新港",
+    "南山",
+    "青石",
+    "白沙",
+    "柳河",
+    "金桥",
+    "西岭",
+    "北塘",
+    "花园",
+    "大王庄",
+]
+CORES = [
+    "华泰",
+    "金源",
+    "宏达",
+    "鑫盛",
+    "永安",
+    "恒丰",
+    "瑞祥",
+    "德润",
+    "中晟",
+    "天成",
+    "明远",
+    "嘉禾",
+    "兴业",
+    "广利",
+    "长青",
+    "博远",
+    "聚丰",
+    "新锐",
+    "正阳",
+    "合力",
+]
+INDUSTRIES: list[tuple[str, str, EnterpriseClass]] = [
+    ("化工", "危险化学品", EnterpriseClass.hazchem_metallurgy),
+    ("精细化工", "危险化学品", EnterpriseClass.hazchem_metallurgy),
+    ("冶金", "冶金", EnterpriseClass.hazchem_metallurgy),
+    ("机械制造", "机械", EnterpriseClass.other),
+    ("食品", "轻工", EnterpriseClass.other),
+    ("纺织", "纺织", EnterpriseClass.other),
+    ("建材", "建材", EnterpriseClass.other),
+    ("仓储物流", "商贸", EnterpriseClass.other),
+    ("家具", "轻工", EnterpriseClass.other),
+    ("电子", "机械", EnterpriseClass.other),
+    ("印刷包装", "轻工", EnterpriseClass.other),
+]
+STREETS = ["工业大道", "滨江路", "长江路", "迎宾大道", "科技园路", "建设路", "纬三路", "经五路"]
+
+
+@dataclass
+class Reference:
+    county: Agency
+    town: Agency
+    inspectors: dict[str, Inspector]
+    enterprises: list[Enterprise]
+    items: dict[str, InspectionItem]
+    plan_entries: list[PlanEntry]
+    users: dict[str, User]
 
 
 def is_empty(session: Session) -> bool:
     return session.scalar(select(User.id).limit(1)) is None
 
 
+def avatar(seed: int) -> bytes:
+    """A plain head-and-shoulders silhouette on a coloured ground (no real faces)."""
+    rng = random.Random(seed)
+    bg = (rng.randint(150, 210), rng.randint(170, 215), rng.randint(190, 235))
+    img = Image.new("RGB", (150, 200), bg)
+    d = ImageDraw.Draw(img)
+    d.ellipse([45, 35, 105, 100], fill=(245, 245, 245))
+    d.rounded_rectangle([20, 110, 130, 220], radius=40, fill=(30, 60, 110))
+    d.polygon([(65, 110), (85, 110), (75, 140)], fill=(245, 245, 245))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _month_key(at: datetime) -> str:
+    from webapp.web import to_local
+
+    return to_local(at).strftime("%Y-%m")
+
+
+def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -> Reference:
+    begin_write(session)
+    rng = random.Random(2026)
+    city = Agency(code="320500", name="示例市应急管理局", level=AgencyLevel.city, created_at=now)
+    session.add(city)
+    session.flush()
+    county = Agency(
+        code="320581",
+        name="示例县应急管理局",
+        level=AgencyLevel.county,
+        parent_id=city.id,
+        created_at=now,
+    )
+    session.add(county)
+    session.flush()
+    town = Agency(
+        code="320581101",
+        name="城关镇应急管理所",
+        level=AgencyLevel.town,
+        parent_id=county.id,
+        created_at=now,
+    )
+    session.add(town)
+    session.flush()
+
+    today = now.date()
+    people: list[tuple[str, Agency, date, date, CredentialStatus]] = [
+        (
+            "李明",
+            county,
+            today - timedelta(days=700),
+            today + timedelta(days=400),
+            CredentialStatus.valid,
+        ),
+        (
+            "王芳",
+            county,
+            today - timedelta(days=500),
+            today + timedelta(days=600),
+            CredentialStatus.valid,
+        ),
+        (
+            "张伟",
+            county,
+            today - timedelta(days=300),
+            today + timedelta(days=800),
+            CredentialStatus.valid,
+        ),
+        (
+            "刘洋",
+            county,
+            today - timedelta(days=200),
+            today + timedelta(days=900),
+            CredentialStatus.valid,
+        ),
+        (
+            "陈静",
+            county,
+            today - timedelta(days=1100),
+            today - timedelta(days=20),
+            CredentialStatus.valid,
+        ),
+        (
+            "赵磊",
+            county,
+            today - timedelta(days=400),
+            today + timedelta(days=300),
+            CredentialStatus.suspended,
+        ),
+        (
+            "孙强",
+            town,
+            today - timedelta(days=250),
+            today + timedelta(days=700),
+            CredentialStatus.valid,
+        ),
+        (
+            "周敏",
+            town,
+            today - timedelta(days=150),
+            today + timedelta(days=750),
+            CredentialStatus.valid,
+        ),
+    ]
+    inspectors: dict[str, Inspector] = {}
+    for n, (name, agency, valid_from, valid_until, status) in enumerate(people, start=1):
+        inspector = Inspector(
+            name=name, agency_id=agency.id, photo=avatar(n), photo_type="image/jpeg", created_at=now
+        )
+        session.add(inspector)
+        session.flush()
+        session.add(
+            Credential(
+                number=f"苏应急执字{32058100 + n:08d}号",
+                inspector_id=inspector.id,
+                issuing_agency_id=county.id,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                status=status,
+                created_at=now,
+            )
+        )
+        inspectors[name] = inspector
+
+    items: dict[str, InspectionItem] = {}
+    for code, title, basis, max_per_year in ITEMS:
+        item = InspectionItem(
+            code=code,
+            title=title,
+            legal_basis=basis,
+            description="",
+            max_per_year=max_per_year,
+            created_at=now,
+        )
+        session.add(item)
+        items[code] = item
+
+    ents: list[Enterprise] = []
+    names: set[str] = set()
+    while len(ents) < enterprises:
+        place, core = rng.choice(PLACES), rng.choice(CORES)
+        industry, sector, klass = rng.choice(INDUSTRIES)
+        name = f"示例县{place}{core}{industry}有限公司"
+        if name in names:
+            continue
+        names.add(name)
+        grade = rng.choice(["1", "2", "2", "3", "3", "none"])
+        ent = Enterprise(
+            name=name,
+            uscc=uscc.generate(rng),
+            address=f"示例县{place}{rng.choice(STREETS)}{rng.randint(1, 399)}号",
+            industry=sector,
+            enterprise_class=klass,
+            risk_grade=grade,
+            agency_id=town.id if place == "城关" else county.id,
+            created_at=now,
+        )
+        session.add(ent)
+        ents.append(ent)
+    session.flush()
+
+    month = _month_key(now)
+    year, mon = (int(x) for x in month.split("-"))
+    plan = Plan(
+        agency_id=county.id,
+        kind=PlanKind.monthly,
+        year=year,
+        month=mon,
+        title=f"示例县应急管理局{year}年{mon}月执法检查计划",
+        created_at=now,
+    )
+    session.add(plan)
+    session.flush()
+    general = [items[c] for c in ("AQ-001", "AQ-004", "AQ-010", "AQ-013")]
+    chem = [items[c] for c in ("AQ-001", "AQ-009", "WH-001", "WH-002")]
+    entries: list[PlanEntry] = []
+    for ent in ents[:40]:
+        entry = PlanEntry(
+            plan_id=plan.id, agency_id=county.id, enterprise_id=ent.id, month=month, created_at=now
+        )
+        entry.items = (
+            chem if ent.enterprise_class == EnterpriseClass.hazchem_metallurgy else general
+        )
+        session.add(entry)
+        entries.append(entry)
+    town_plan = Plan(
+        agency_id=town.id,
+        kind=PlanKind.monthly,
+        year=year,
+        month=mon,
+        title=f"城关镇应急管理所{year}年{mon}月执法检查计划",
+        created_at=now,
+    )
+    session.add(town_plan)
+    session.flush()
+    for ent in [e for e in ents if e.agency_id == town.id][:8]:
+        entry = PlanEntry(
+            plan_id=town_plan.id,
+            agency_id=town.id,
+            enterprise_id=ent.id,
+            month=month,
+            created_at=now,
+        )
+        entry.items = general
+        session.add(entry)
+    session.flush()
+
+    pw = security.hash_password(DEMO_PASSWORD)
+    users = {
+        "inspector1": User(
+            username="inspector1",
+            display_name="李明",
+            password_hash=pw,
+            role=Role.inspector,
+            inspector_id=inspectors["李明"].id,
+            agency_id=county.id,
+            created_at=now,
+        ),
+        "inspector2": User(
+            username="inspector2",
+            display_name="王芳",
+            password_hash=pw,
+            role=Role.inspector,
+            inspector_id=inspectors["王芳"].id,
+            agency_id=county.id,
+            created_at=now,
+        ),
+        "manager1": User(
+            username="manager1",
+            display_name=f"{entries[0].enterprise.name[:6]}·安全员",
+            password_hash=pw,
+            role=Role.manager,
+            enterprise_id=entries[0].enterprise_id,
+            created_at=now,
+        ),
+        "manager2": User(
+            username="manager2",
+            display_name=f"{entries[1].enterprise.name[:6]}·安全员",
+            password_hash=pw,
+            role=Role.manager,
+            enterprise_id=entries[1].enterprise_id,
+            created_at=now,
+        ),
+        "supervisor1": User(
+            username="supervisor1",
+            display_name="法制审核科·吴静",
+            password_hash=pw,
+            role=Role.supervisor,
+            agency_id=county.id,
+            created_at=now,
+        ),
+        "admin": User(
+            username="admin",
+            display_name="系统管理员",
+            password_hash=pw,
+            role=Role.admin,
+            created_at=now,
+        ),
+    }
+    session.add_all(users.values())
+    session.flush()
+    audit.record(
+        session,
+        actor_id=None,
+        action="demo.loaded",
+        object_type="system",
+        object_id="demo",
+        now=now,
+        data={"enterprises": len(ents), "plan_entries": len(entries)},
+    )
+    session.commit()
+    return Reference(
+        county=county,
+        town=town,
+        inspectors=inspectors,
+        enterprises=ents,
+        items=items,
+        plan_entries=entries,
+        users=users,
+    )
+
+
 def load(session: Session, *, now: datetime) -> None:
-    raise NotImplementedError
+    load_reference(session, now=now)

@@ -58,6 +58,11 @@ def negotiate_lang(request: Request) -> str:
     return get_settings().default_locale
 
 
+def N_(message: str) -> str:  # noqa: N802 (the conventional name)
+    """Mark a message for extraction where it is not translated on the spot."""
+    return message
+
+
 def translate(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
     text = translations(lang).gettext(message)
     return text % params if params else text
@@ -155,7 +160,7 @@ def render(
         "lang": getattr(request.state, "lang", "zh_CN"),
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "settings": get_settings(),
+        "settings": request.app.state.settings,
         "htmx": is_htmx(request),
     }
     ctx.update(context or {})

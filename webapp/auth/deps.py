@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from webapp.auth import security
 from webapp.auth import service as auth_service
 from webapp.auth.models import User
-from webapp.config import Settings, get_settings
+from webapp.config import Settings
 from webapp.enums import Role
 from webapp.errors import DomainError, forbidden
 
@@ -43,7 +43,15 @@ def get_now(request: Request) -> datetime:
 
 DB = Annotated[Session, Depends(get_db)]
 Now = Annotated[datetime, Depends(get_now)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (tests and servers may each have their own)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 class LoginRequired(Exception):

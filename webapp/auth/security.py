@@ -173,12 +173,12 @@ def verify_pass_token(
             audience=PASS_AUDIENCE,
             issuer=PASS_ISSUER,
             options={
-                # Time is checked below against the injectable clock, not jose's.
+                # Time is checked below against the injectable clock, not jose's. Note that
+                # jose's require_exp / require_iat switch verify_exp / verify_iat back on, so
+                # those two claims are required by hand below instead.
                 "verify_exp": False,
                 "verify_iat": False,
                 "verify_nbf": False,
-                "require_exp": True,
-                "require_iat": True,
                 "require_aud": True,
                 "require_iss": True,
                 "require_sub": True,
@@ -186,12 +186,15 @@ def verify_pass_token(
         )
     except Exception as exc:  # JWTError, JWKError, TypeError, ...: all one refusal
         raise PassRefused("pass_invalid") from exc
-    sub, ent, stp, exp = claims.get("sub"), claims.get("ent"), claims.get("stp"), claims.get("exp")
+    sub, ent, stp = claims.get("sub"), claims.get("ent"), claims.get("stp")
+    exp, iat = claims.get("exp"), claims.get("iat")
     if not (
         isinstance(sub, str)
         and type(ent) is int
         and type(stp) is int
         and type(exp) is int
+        and type(iat) is int
+        and iat == stp * step_seconds
         and exp == (stp + accepted_steps) * step_seconds
     ):
         raise PassRefused("pass_invalid")

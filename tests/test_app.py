@@ -1,0 +1,61 @@
+"""Start-up refusals, security headers, and error shapes."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from webapp.config import DEMO_SECRET, Settings
+
+
+def test_outside_demo_mode_the_app_refuses_to_start_without_its_key() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(secret_key="", demo_mode=False)
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(secret_key=DEMO_SECRET, demo_mode=False)
+    with pytest.raises(ValidationError, match="too short"):
+        Settings(secret_key="short", demo_mode=False)
+
+
+def test_demo_mode_is_the_only_place_the_default_secret_is_accepted() -> None:
+    assert Settings(secret_key="", demo_mode=True).secret_key == DEMO_SECRET
+
+
+def test_every_response_carries_the_security_headers(client: TestClient) -> None:
+    response = client.get("/login")
+    csp = response.headers["content-security-policy"]
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "max-age" in response.headers["strict-transport-security"]
+    assert response.headers["x-request-id"]
+
+
+def test_api_errors_are_problem_details(client: TestClient) -> None:
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "not_found"
+    assert body["request_id"]
+
+
+def test_page_errors_are_pages_in_the_users_language(client: TestClient) -> None:
+    response = client.get("/no-such-page", headers={"Accept-Language": "en"})
+    assert response.status_code == 404
+    assert "Not found" in response.text
+    assert "Traceback" not in response.text
+
+
+def test_openapi_is_published(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/auth/token" in spec["paths"]
+
+
+def test_the_manifest_makes_the_app_installable(client: TestClient) -> None:
+    manifest = client.get("/manifest.webmanifest").json()
+    assert manifest["display"] == "standalone"
+    assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
