@@ -99,6 +99,14 @@ def _ngettext(ctx: Context, singular: str, plural: str, n: int, **params: Any) -
 
 
 @pass_context
+def _label(ctx: Context, table: str, value: Any) -> str:
+    """`{{ label("visit_status", visit.status) }}`: the value's words in the user's language."""
+    from webapp.labels import label_msgid
+
+    return translations(ctx.get("lang", "zh_CN")).gettext(label_msgid(table, value))
+
+
+@pass_context
 def _datetime(ctx: Context, value: datetime | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
@@ -137,7 +145,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(_=_gettext, gettext=_gettext, ngettext=_ngettext, languages=LANGUAGES)
+    env.globals.update(
+        _=_gettext, gettext=_gettext, ngettext=_ngettext, label=_label, languages=LANGUAGES
+    )
     env.filters.update(datetime=_datetime, time=_time, date=_date, local_input=_local_input)
     return env
 
