@@ -37,3 +37,14 @@
     }
   });
 })();
+
+// Scan page: send the phone's own clock with a confirming scan (stored beside the server's).
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!form || !form.querySelectorAll) { return; }
+    var fields = form.querySelectorAll("input[name=device_time]");
+    for (var i = 0; i < fields.length; i++) { fields[i].value = new Date().toISOString(); }
+  });
+})();

@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.auth import security
 from webapp.auth.models import User
+from webapp.checkin.models import Scan
 from webapp.enterprises import uscc
 from webapp.enterprises.models import Enterprise
 from webapp.enums import AgencyLevel, CredentialStatus, EnterpriseClass, PlanKind, Role
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry
+from webapp.supervision.models import Flag
+from webapp.visits.models import Visit
 
 PASSWORD = "correct-horse-battery"
 # Hashing is deliberately slow; every test account shares one precomputed hash.
@@ -321,3 +324,144 @@ def api_token(client: TestClient, username: str, password: str = PASSWORD) -> di
     response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+# --- visits, scans and flags (made directly, for tests of what comes after registration) ---
+
+
+def make_visit(
+    db: Session,
+    *,
+    agency: Agency,
+    enterprise: Enterprise,
+    inspectors: list[Inspector],
+    items: list[InspectionItem],
+    registered_by: User,
+    now: datetime,
+    plan_entry: PlanEntry | None = None,
+    extra_reason: str | None = None,
+    extra_reason_text: str = "",
+    approval: str | None = None,
+    status: str = "registered",
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    registered_at: datetime | None = None,
+) -> Visit:
+    """A visit as registration leaves it (planned when `plan_entry` is given, else extra with
+    `extra_reason`, pending approval unless `approval` says otherwise)."""
+    from webapp.enums import Approval, ExtraReason, VisitStatus
+    from webapp.visits.models import VisitInspector
+
+    start = window_start or now + timedelta(hours=1)
+    visit = Visit(
+        public_id=security.new_public_id(),
+        agency_id=agency.id,
+        enterprise_id=enterprise.id,
+        plan_entry_id=plan_entry.id if plan_entry else None,
+        extra_reason=None
+        if plan_entry
+        else ExtraReason(extra_reason or ExtraReason.complaint.value),
+        extra_reason_text=extra_reason_text or ("" if plan_entry else "Hotline report 12345"),
+        approval=Approval(
+            approval or (Approval.not_required if plan_entry else Approval.pending).value
+        ),
+        window_start=start,
+        window_end=window_end or start + timedelta(hours=2),
+        status=VisitStatus(status),
+        registered_at=registered_at or now,
+        registered_by_id=registered_by.id,
+        pass_secret=security.new_pass_secret(),
+        code_prefix=security.new_code_prefix(),
+    )
+    if status == "confirmed":
+        visit.confirmed_at = start + timedelta(minutes=10)
+    if status == "cancelled":
+        visit.cancelled_at = now
+        visit.cancel_reason = "Rescheduled"
+    visit.items = list(items)
+    db.add(visit)
+    db.flush()
+    for position, inspector in enumerate(inspectors):
+        db.add(VisitInspector(visit_id=visit.id, inspector_id=inspector.id, position=position))
+    db.flush()
+    db.refresh(visit)
+    return visit
+
+
+def make_scan(
+    db: Session,
+    *,
+    visit: Visit | None,
+    user: User,
+    now: datetime,
+    outcome: str = "refused",
+    reason_code: str | None = "pass_expired",
+    device_time: datetime | None = None,
+) -> Scan:
+    from webapp.enums import ScanOutcome
+
+    scan = Scan(
+        visit_id=visit.id if visit else None,
+        enterprise_id=user.enterprise_id,
+        user_id=user.id,
+        scanned_at=now,
+        device_time=device_time,
+        outcome=ScanOutcome(outcome),
+        reason_code=None if outcome == "confirmed" else reason_code,
+        presented_as="url",
+        presented_digest=security.digest(f"scan-{next(_seq)}"),
+    )
+    db.add(scan)
+    db.flush()
+    return scan
+
+
+def make_flag(
+    db: Session,
+    *,
+    kind: str,
+    agency: Agency,
+    now: datetime,
+    visit: Visit | None = None,
+    enterprise: Enterprise | None = None,
+    scan: Scan | None = None,
+    report_id: int | None = None,
+    dedupe_key: str | None = None,
+) -> Flag:
+    """A flag raised through webapp.supervision.flags.raise_flag, with the finding of the
+    real rule of that kind."""
+    from webapp import rules
+    from webapp.enums import Approval, FlagKind, VisitStatus
+    from webapp.rules import Finding
+    from webapp.supervision.flags import raise_flag
+
+    flag_kind = FlagKind(kind)
+    finding: Finding | None
+    if flag_kind == FlagKind.extra_unapproved:
+        finding = rules.extra_visit_at_scan(True, Approval.pending)
+    elif flag_kind == FlagKind.too_few_valid_credentials:
+        finding = rules.team_credentials([], now.date(), now.date())
+    elif flag_kind == FlagKind.short_notice:
+        finding = rules.short_notice(now - timedelta(minutes=5), now, 30)
+    elif flag_kind == FlagKind.window_passed_unconfirmed:
+        finding = rules.window_passed_unconfirmed(
+            VisitStatus.registered, now - timedelta(hours=2), 30, now
+        )
+    elif flag_kind == FlagKind.refused_scan:
+        finding = rules.refused_scan(
+            (scan.reason_code or "pass_invalid") if scan else "pass_invalid"
+        )
+    else:
+        finding = rules.unregistered_report_finding()
+    assert finding is not None
+    return raise_flag(
+        db,
+        finding=finding,
+        dedupe_key=dedupe_key or f"test:{next(_seq)}",
+        agency_id=agency.id,
+        now=now,
+        enterprise_id=enterprise.id if enterprise else (visit.enterprise_id if visit else None),
+        visit_id=visit.id if visit else None,
+        scan_id=scan.id if scan else None,
+        report_id=report_id,
+    )

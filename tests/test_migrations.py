@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 import webapp.models  # noqa: F401
+from alembic import command
 from webapp.db import Base, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.if_empty and not demo_data.is_empty(session):
                 print("database already has data; demo not loaded")
                 return 0
-            demo_data.load(session, now=now)
+            demo_data.load(session, now=now, settings=settings)
             print("demo data loaded")
             return 0
         if args.command == "sweep":

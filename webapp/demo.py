@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
@@ -21,12 +21,23 @@ from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit import service as audit
 from webapp.auth import security
 from webapp.auth.models import User
+from webapp.config import Settings
 from webapp.db import begin_write
 from webapp.enterprises import uscc
 from webapp.enterprises.models import Enterprise
-from webapp.enums import AgencyLevel, CredentialStatus, EnterpriseClass, PlanKind, Role
+from webapp.enums import (
+    AgencyLevel,
+    Approval,
+    CredentialStatus,
+    EnterpriseClass,
+    ExtraReason,
+    FlagKind,
+    PlanKind,
+    Role,
+)
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry
+from webapp.web import to_local, tz
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -187,16 +198,25 @@ def avatar(seed: int) -> bytes:
     return buf.getvalue()
 
 
-def _month_key(at: datetime) -> str:
-    from webapp.web import to_local
+def _shift_month(now: datetime, offset: int) -> tuple[int, int]:
+    local = to_local(now)
+    index = local.year * 12 + local.month - 1 + offset
+    return index // 12, index % 12 + 1
 
-    return to_local(at).strftime("%Y-%m")
 
-
-def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -> Reference:
+def load_reference(
+    session: Session,
+    *,
+    now: datetime,
+    created_at: datetime | None = None,
+    enterprises: int = 300,
+) -> Reference:
+    """Agencies, inspectors, enterprises, items, plans and the demo accounts. `now` sets
+    this month's plan and credential validity; `created_at` stamps the records."""
     begin_write(session)
+    stamp = created_at or now
     rng = random.Random(2026)
-    city = Agency(code="320500", name="示例市应急管理局", level=AgencyLevel.city, created_at=now)
+    city = Agency(code="320500", name="示例市应急管理局", level=AgencyLevel.city, created_at=stamp)
     session.add(city)
     session.flush()
     county = Agency(
@@ -204,7 +224,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
         name="示例县应急管理局",
         level=AgencyLevel.county,
         parent_id=city.id,
-        created_at=now,
+        created_at=stamp,
     )
     session.add(county)
     session.flush()
@@ -213,7 +233,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
         name="城关镇应急管理所",
         level=AgencyLevel.town,
         parent_id=county.id,
-        created_at=now,
+        created_at=stamp,
     )
     session.add(town)
     session.flush()
@@ -280,7 +300,11 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
     inspectors: dict[str, Inspector] = {}
     for n, (name, agency, valid_from, valid_until, status) in enumerate(people, start=1):
         inspector = Inspector(
-            name=name, agency_id=agency.id, photo=avatar(n), photo_type="image/jpeg", created_at=now
+            name=name,
+            agency_id=agency.id,
+            photo=avatar(n),
+            photo_type="image/jpeg",
+            created_at=stamp,
         )
         session.add(inspector)
         session.flush()
@@ -292,7 +316,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
                 valid_from=valid_from,
                 valid_until=valid_until,
                 status=status,
-                created_at=now,
+                created_at=stamp,
             )
         )
         inspectors[name] = inspector
@@ -305,7 +329,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             legal_basis=basis,
             description="",
             max_per_year=max_per_year,
-            created_at=now,
+            created_at=stamp,
         )
         session.add(item)
         items[code] = item
@@ -328,56 +352,46 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             enterprise_class=klass,
             risk_grade=grade,
             agency_id=town.id if place == "城关" else county.id,
-            created_at=now,
+            created_at=stamp,
         )
         session.add(ent)
         ents.append(ent)
     session.flush()
 
-    month = _month_key(now)
-    year, mon = (int(x) for x in month.split("-"))
-    plan = Plan(
-        agency_id=county.id,
-        kind=PlanKind.monthly,
-        year=year,
-        month=mon,
-        title=f"示例县应急管理局{year}年{mon}月执法检查计划",
-        created_at=now,
-    )
-    session.add(plan)
-    session.flush()
     general = [items[c] for c in ("AQ-001", "AQ-004", "AQ-010", "AQ-013")]
     chem = [items[c] for c in ("AQ-001", "AQ-009", "WH-001", "WH-002")]
+    town_ents = [e for e in ents if e.agency_id == town.id][:8]
     entries: list[PlanEntry] = []
-    for ent in ents[:40]:
-        entry = PlanEntry(
-            plan_id=plan.id, agency_id=county.id, enterprise_id=ent.id, month=month, created_at=now
-        )
-        entry.items = (
-            chem if ent.enterprise_class == EnterpriseClass.hazchem_metallurgy else general
-        )
-        session.add(entry)
-        entries.append(entry)
-    town_plan = Plan(
-        agency_id=town.id,
-        kind=PlanKind.monthly,
-        year=year,
-        month=mon,
-        title=f"城关镇应急管理所{year}年{mon}月执法检查计划",
-        created_at=now,
-    )
-    session.add(town_plan)
-    session.flush()
-    for ent in [e for e in ents if e.agency_id == town.id][:8]:
-        entry = PlanEntry(
-            plan_id=town_plan.id,
-            agency_id=town.id,
-            enterprise_id=ent.id,
-            month=month,
-            created_at=now,
-        )
-        entry.items = general
-        session.add(entry)
+    # Last month's, this month's and next month's plans, so the demo history never falls
+    # outside a plan at a month's edge.
+    for offset in (-1, 0, 1):
+        year, mon = _shift_month(now, offset)
+        month = f"{year:04d}-{mon:02d}"
+        for agency, planned in ((county, ents[:40]), (town, town_ents)):
+            plan = Plan(
+                agency_id=agency.id,
+                kind=PlanKind.monthly,
+                year=year,
+                month=mon,
+                title=f"{agency.name}{year}年{mon}月执法检查计划",
+                created_at=created_at,
+            )
+            session.add(plan)
+            session.flush()
+            for ent in planned:
+                entry = PlanEntry(
+                    plan_id=plan.id,
+                    agency_id=agency.id,
+                    enterprise_id=ent.id,
+                    month=month,
+                    created_at=created_at,
+                )
+                entry.items = (
+                    chem if ent.enterprise_class == EnterpriseClass.hazchem_metallurgy else general
+                )
+                session.add(entry)
+                if offset == 0 and agency is county:
+                    entries.append(entry)
     session.flush()
 
     pw = security.hash_password(DEMO_PASSWORD)
@@ -389,7 +403,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             role=Role.inspector,
             inspector_id=inspectors["李明"].id,
             agency_id=county.id,
-            created_at=now,
+            created_at=stamp,
         ),
         "inspector2": User(
             username="inspector2",
@@ -398,7 +412,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             role=Role.inspector,
             inspector_id=inspectors["王芳"].id,
             agency_id=county.id,
-            created_at=now,
+            created_at=stamp,
         ),
         "manager1": User(
             username="manager1",
@@ -406,7 +420,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             password_hash=pw,
             role=Role.manager,
             enterprise_id=entries[0].enterprise_id,
-            created_at=now,
+            created_at=stamp,
         ),
         "manager2": User(
             username="manager2",
@@ -414,7 +428,7 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             password_hash=pw,
             role=Role.manager,
             enterprise_id=entries[1].enterprise_id,
-            created_at=now,
+            created_at=stamp,
         ),
         "supervisor1": User(
             username="supervisor1",
@@ -422,14 +436,14 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
             password_hash=pw,
             role=Role.supervisor,
             agency_id=county.id,
-            created_at=now,
+            created_at=stamp,
         ),
         "admin": User(
             username="admin",
             display_name="系统管理员",
             password_hash=pw,
             role=Role.admin,
-            created_at=now,
+            created_at=stamp,
         ),
     }
     session.add_all(users.values())
@@ -455,5 +469,222 @@ def load_reference(session: Session, *, now: datetime, enterprises: int = 300) -
     )
 
 
-def load(session: Session, *, now: datetime) -> None:
-    load_reference(session, now=now)
+def _local_at(now: datetime, days: int, hour: int, minute: int = 0) -> datetime:
+    """`days` from today (local time), at hour:minute local, as UTC."""
+    day = to_local(now).date() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz()).astimezone(UTC)
+
+
+def load(session: Session, *, now: datetime, settings: Settings) -> None:
+    """Reference data, then a history of visits in every state, made through the services
+    at simulated times (so scans, flags and the audit chain are what real use produces)."""
+    from webapp.checkin import passes
+    from webapp.checkin import service as checkin
+    from webapp.supervision import service as supervision
+    from webapp.visits import service as visits
+    from webapp.visits.models import Visit
+
+    ref = load_reference(session, now=now, created_at=now - timedelta(days=45))
+    users = ref.users
+    ents = [e.enterprise for e in ref.plan_entries]
+    entries = session.scalars(select(PlanEntry).where(PlanEntry.agency_id == ref.county.id))
+    entry = {(e.enterprise_id, e.month): e for e in entries}
+
+    def past(at: datetime) -> datetime:
+        return min(at, now)
+
+    staff = ref.inspectors
+    pw = users["admin"].password_hash
+    # One safety manager account for each enterprise the history touches.
+    managers: dict[int, User] = {ents[0].id: users["manager1"], ents[1].id: users["manager2"]}
+    for n, ent in enumerate(ents[2:10], start=3):
+        mgr = User(
+            username=f"manager{n}",
+            display_name=f"{ent.name[3:9]}·安全员",
+            password_hash=pw,
+            role=Role.manager,
+            enterprise_id=ent.id,
+            created_at=now - timedelta(days=40),
+        )
+        session.add(mgr)
+        managers[ent.id] = mgr
+    session.commit()
+
+    def register(
+        who: str,
+        ent: Enterprise,
+        *,
+        at: datetime,
+        start: datetime,
+        hours: int = 3,
+        co: list[str] | None = None,
+        extra: ExtraReason | None = None,
+        text: str = "",
+        items: list[str] | None = None,
+    ) -> Visit:
+        data = visits.RegistrationInput(
+            enterprise_id=ent.id,
+            plan_entry_id=None if extra else entry[ent.id, to_local(start).strftime("%Y-%m")].id,
+            extra_reason=extra,
+            extra_reason_text=text,
+            co_inspector_ids=[staff[n].id for n in (co or ["王芳"])],
+            item_ids=[ref.items[c].id for c in items] if items else [],
+            window_start=start,
+            window_end=start + timedelta(hours=hours),
+        )
+        return visits.register_visit(
+            session, actor=users[who], data=data, now=at, settings=settings
+        )
+
+    def scan(
+        visit: Visit,
+        *,
+        at: datetime,
+        shown_at: datetime | None = None,
+        by: Enterprise | None = None,
+    ) -> None:
+        shown = passes.current_pass(visit, now=shown_at or at, settings=settings)
+        manager = managers[(by or visit.enterprise).id]
+        checkin.scan_pass(
+            session,
+            actor=manager,
+            presented=shown.url,
+            device_time=at + timedelta(seconds=4),
+            now=at,
+            settings=settings,
+            idempotency_key=None,
+        )
+
+    chem = ["AQ-001", "AQ-009", "WH-001", "WH-002"]
+    # Last month: a re-check at manager1's enterprise, approved, then confirmed.
+    recheck = register(
+        "inspector1",
+        ents[0],
+        at=_local_at(now, -33, 15),
+        start=_local_at(now, -32, 9),
+        extra=ExtraReason.recheck,
+        text="复查上次检查责令整改的动火作业管理问题",
+        items=["AQ-012", "AQ-010"],
+    )
+    supervision.decide_extra_visit(
+        session,
+        actor=users["supervisor1"],
+        public_id=recheck.public_id,
+        decision=Approval.approved,
+        note="同意复查",
+        now=_local_at(now, -33, 17),
+    )
+    scan(recheck, at=_local_at(now, -32, 9, 40))
+
+    # This month, planned and confirmed; one after a first try with an old screenshot.
+    done = register(
+        "inspector1", ents[2], at=_local_at(now, -7, 16), start=_local_at(now, -5, 9), co=["张伟"]
+    )
+    scan(done, at=_local_at(now, -5, 9, 35), shown_at=_local_at(now, -5, 9, 20))
+    scan(done, at=_local_at(now, -5, 9, 36))
+    # Registered only minutes before the scan.
+    hasty = register(
+        "inspector2",
+        ents[3],
+        at=_local_at(now, -3, 13, 50),
+        start=_local_at(now, -3, 14),
+        co=["刘洋"],
+    )
+    scan(hasty, at=_local_at(now, -3, 14, 2))
+    # One valid credential only (陈静's expired): flagged at registration, still confirmed.
+    thin = register(
+        "inspector1", ents[9], at=_local_at(now, -4, 10), start=_local_at(now, -2, 14), co=["陈静"]
+    )
+    scan(thin, at=_local_at(now, -2, 14, 20))
+    # Window passed, never confirmed.
+    register(
+        "inspector2", ents[4], at=_local_at(now, -4, 9), start=_local_at(now, -2, 9), co=["张伟"]
+    )
+    # Cancelled.
+    gone = register("inspector1", ents[5], at=_local_at(now, -2, 9), start=_local_at(now, 2, 9))
+    visits.cancel_visit(
+        session,
+        actor=users["inspector1"],
+        public_id=gone.public_id,
+        reason="企业停产检修，改期检查",
+        now=_local_at(now, -1, 8),
+    )
+    # Extra visits: confirmed before approval (then approved), rejected, and pending.
+    rushed = register(
+        "inspector2",
+        ents[7],
+        at=_local_at(now, -1, 7, 30),
+        start=_local_at(now, -1, 9),
+        extra=ExtraReason.accident,
+        co=["刘洋"],
+        text="企业发生一起轻伤事故，到现场核查",
+        items=["AQ-001", "AQ-012"],
+    )
+    scan(rushed, at=_local_at(now, -1, 9, 15))
+    supervision.decide_extra_visit(
+        session,
+        actor=users["supervisor1"],
+        public_id=rushed.public_id,
+        decision=Approval.approved,
+        note="事后补批：事故核查",
+        now=_local_at(now, -1, 11),
+    )
+    refused = register(
+        "inspector1",
+        ents[8],
+        at=_local_at(now, -1, 16),
+        start=_local_at(now, 1, 9),
+        extra=ExtraReason.referral,
+        text="市局转办：群众反映夜间生产",
+        items=["AQ-001"],
+    )
+    supervision.decide_extra_visit(
+        session,
+        actor=users["supervisor1"],
+        public_id=refused.public_id,
+        decision=Approval.rejected,
+        note="已列入下月计划，不另行检查",
+        now=past(_local_at(now, 0, 8)),
+    )
+    pending = register(
+        "inspector2",
+        ents[6],
+        at=past(_local_at(now, 0, 8, 30)),
+        start=_local_at(now, 1, 14),
+        extra=ExtraReason.complaint,
+        co=["张伟"],
+        text="12345热线举报：仓库堆放危化品",
+        items=chem,
+    )
+    del pending
+    # A pass shown at the wrong enterprise's gate.
+    scan(done, at=_local_at(now, -5, 10, 30), by=ents[1])
+    # An enterprise reports people who showed no valid pass.
+    checkin.report_unregistered(
+        session,
+        actor=users["manager2"],
+        occurred_at=_local_at(now, -2, 15, 10),
+        who="两人自称县应急管理局执法人员，未出示执法证",
+        what_they_said="称要检查消防通道，未出示二维码，拍照后离开",
+        now=_local_at(now, -2, 16),
+    )
+    # Today: inspector1's visit at manager1's enterprise (the tour's pass), and an upcoming
+    # one at manager2's.
+    register(
+        "inspector1",
+        ents[0],
+        at=now - timedelta(days=1),
+        start=max(now - timedelta(hours=1), _local_at(now, 0, 0, 30)),
+    )
+    register("inspector1", ents[1], at=now - timedelta(hours=20), start=_local_at(now, 1, 9))
+
+    supervision.sweep_unconfirmed(session, now=now)
+    flags = supervision.list_flags(session, actor=users["supervisor1"], kind=FlagKind.short_notice)
+    for row in flags.items[:1]:
+        supervision.resolve_flag(
+            session,
+            actor=users["supervisor1"],
+            flag_id=row.flag.id,
+            note="已核实：企业临时停产窗口，当日补报备，予以认可。",
+            now=now,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -66,12 +67,31 @@ def login_url(next_url: str) -> str:
     return "/login?next=" + quote(next_url, safe="")
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """What pages show of the signed-in user: a plain copy, so an error page rendered
+    after a rollback (which expires every ORM object) never touches the database."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    agency_id: int | None
+    enterprise_id: int | None
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(
+            user.id, user.username, user.display_name, user.role, user.agency_id, user.enterprise_id
+        )
+
+
 def optional_web_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User | None:
     token = request.cookies.get(session_cookie_name(settings), "")
     found = auth_service.resolve_session(db, token=token, kind="web", now=now, settings=settings)
     if found is None:
         return None
-    request.state.user = found.user
+    request.state.user = Viewer.of(found.user)
     request.state.session_id = found.session_id
     request.state.csrf_token = security.csrf_token_for(settings.secret_key, found.session_id)
     return found.user
@@ -97,7 +117,7 @@ def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
             "not_authenticated",
             "Sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token.",
         )
-    request.state.user = found.user
+    request.state.user = Viewer.of(found.user)
     return found.user
 
 
@@ -118,8 +138,12 @@ def _same_origin(request: Request, settings: Settings) -> bool:
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
+    if origin == "null":
+        # Under `Referrer-Policy: no-referrer` browsers send `Origin: null` even on a
+        # same-origin form post; then only the browser-set Sec-Fetch-Site can vouch for it.
+        return site == "same-origin"
+    if origin is None:
+        return True
     own = {f"{request.url.scheme}://{request.url.netloc}"}
     base = urlsplit(settings.base_url)
     own.add(f"{base.scheme}://{base.netloc}")

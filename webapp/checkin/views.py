@@ -1,5 +1,212 @@
-"""(to be filled in)"""
+"""The safety manager's pages: the scan page (opened by any camera app), the confirmation,
+the enterprise's confirmed visits, and the report of a visit that showed no valid pass."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import secrets
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from webapp.auth.deps import (
+    DB,
+    CsrfProtected,
+    Now,
+    OptionalWebUser,
+    SettingsDep,
+    WebUser,
+    login_url,
+)
+from webapp.checkin import service
+from webapp.checkin.passes import SCAN_PATH
+from webapp.config import Settings
+from webapp.errors import DomainError
+from webapp.visits import service as visits_service
+from webapp.visits.models import Visit
+from webapp.web import render, translate
+
+router = APIRouter(dependencies=[CsrfProtected])
+
+
+def _card(visit: Visit | None, now: datetime) -> visits_service.VisitCard | None:
+    return visits_service.visit_card(visit, now=now) if visit is not None else None
+
+
+def _this_url(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+@router.get("/scan")
+def scan_page(
+    request: Request,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: OptionalWebUser,
+    p: str = "",
+    c: str = "",
+) -> Response:
+    """What a camera app opens. Reads only: no scan, audit event or flag is written here."""
+    if not p and not c:
+        return render(request, "checkin/enter.html", {"code": "", "error": ""})
+    presented = f"{SCAN_PATH}?{urlencode({'p': p})}" if p else c
+    preview = service.preview_scan(db, viewer=user, presented=presented, now=now, settings=settings)
+    return render(
+        request,
+        "checkin/scan.html",
+        {
+            "preview": preview,
+            "card": _card(preview.visit, now),
+            "show_enterprise": preview.own,
+            "idempotency_key": secrets.token_urlsafe(18),
+            "login_href": login_url(_this_url(request)),
+        },
+    )
+
+
+@router.get("/scan/enter")
+def enter_code(request: Request) -> Response:
+    """Type the short code under the QR when no camera works."""
+    return render(request, "checkin/enter.html", {"code": "", "error": ""})
+
+
+@router.post("/scan")
+def scan_confirm(
+    request: Request,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: WebUser,
+    presented: Annotated[str, Form(alias="pass")] = "",
+    device_time: Annotated[str, Form()] = "",
+    idempotency_key: Annotated[str, Form()] = "",
+) -> Response:
+    """The one tap: confirm the visit, or record why this pass does not confirm."""
+    result = service.scan_pass(
+        db,
+        actor=user,
+        presented=presented,
+        device_time=service.parse_device_time(device_time, settings),
+        now=now,
+        settings=settings,
+        idempotency_key=idempotency_key or None,
+    )
+    return render(
+        request,
+        "checkin/result.html",
+        {
+            "result": result,
+            "card": _card(result.visit, now),
+            "show_enterprise": True,  # only ever the manager's own enterprise's visit
+        },
+        status_code=200 if result.confirmed else result.status_code,
+    )
+
+
+@router.get("/enterprise")
+def enterprise_home(request: Request, db: DB, now: Now, user: WebUser) -> Response:
+    home = service.manager_home(db, actor=user)
+    return render(
+        request,
+        "checkin/home.html",
+        {
+            "home": home,
+            "cards": [(visit, _card(visit, now)) for visit in home.visits],
+            "reported": request.query_params.get("reported") == "1",
+        },
+    )
+
+
+@router.get("/enterprise/visits/{public_id}")
+def enterprise_visit(request: Request, public_id: str, db: DB, now: Now, user: WebUser) -> Response:
+    visit = service.get_confirmed_visit(db, actor=user, public_id=public_id)
+    return render(
+        request,
+        "checkin/visit.html",
+        {"visit": visit, "card": _card(visit, now), "show_enterprise": True},
+    )
+
+
+def _report_form(
+    request: Request,
+    *,
+    values: dict[str, str],
+    errors: list[dict[str, str]] | None = None,
+    status_code: int = 200,
+    now: datetime,
+    settings: Settings,
+) -> Response:
+    zone = ZoneInfo(settings.timezone)
+    return render(
+        request,
+        "checkin/report_form.html",
+        {
+            "values": values,
+            "errors": errors or [],
+            "max_when": now.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        },
+        status_code=status_code,
+    )
+
+
+def _parse_local(text: str, settings: Settings) -> datetime | None:
+    """An <input type=datetime-local> value, read in the configured time zone."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(settings.timezone))
+    return value
+
+
+@router.get("/reports/new")
+def report_new(
+    request: Request, db: DB, now: Now, settings: SettingsDep, user: WebUser
+) -> Response:
+    service.check_can_report(actor=user)
+    zone = ZoneInfo(settings.timezone)
+    values = {
+        "occurred_at": now.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "who": "",
+        "what_they_said": "",
+    }
+    return _report_form(request, values=values, now=now, settings=settings)
+
+
+@router.post("/reports")
+def report_create(
+    request: Request,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: WebUser,
+    occurred_at: Annotated[str, Form()] = "",
+    who: Annotated[str, Form()] = "",
+    what_they_said: Annotated[str, Form()] = "",
+) -> Response:
+    values = {"occurred_at": occurred_at, "who": who, "what_they_said": what_they_said}
+    try:
+        service.report_unregistered(
+            db,
+            actor=user,
+            occurred_at=_parse_local(occurred_at, settings),
+            who=who,
+            what_they_said=what_they_said,
+            now=now,
+        )
+    except DomainError as exc:
+        if not exc.errors:
+            raise
+        lang = request.state.lang
+        errors = [
+            {"field": e.field, "message": translate(lang, e.message, e.params)} for e in exc.errors
+        ]
+        return _report_form(
+            request, values=values, errors=errors, status_code=422, now=now, settings=settings
+        )
+    return RedirectResponse("/enterprise?reported=1", status_code=303)

@@ -145,6 +145,41 @@ def scan_refusal(
     return None
 
 
+# Refusal codes of a scan whose refusal is itself serious (a forgery, a pass shown at the
+# wrong gate, a cancelled visit presented anyway); the others are warnings.
+SERIOUS_REFUSALS = frozenset({"wrong_enterprise", "pass_invalid", "visit_cancelled"})
+
+_REFUSED_SCAN_MESSAGES = {
+    "pass_invalid": "Refused scan: the pass was not genuine (forged, garbled or unknown).",
+    "pass_expired": "Refused scan: the pass was an old code (a screenshot or a photo sent on).",
+    "wrong_enterprise": "Refused scan: the pass of a visit at another enterprise was scanned.",
+    "already_confirmed": "Refused scan: the visit had already been confirmed.",
+    "outside_window": "Refused scan: scanned outside the visit's registered time window.",
+    "visit_cancelled": "Refused scan: the visit had been cancelled.",
+}
+
+
+def refused_scan(reason_code: str) -> Finding:
+    """Rule `pass.refused`: every refused scan is shown to the supervisor, with its reason."""
+    return Finding(
+        rule="pass.refused",
+        kind=FlagKind.refused_scan,
+        severity=Severity.serious if reason_code in SERIOUS_REFUSALS else Severity.warning,
+        message=_REFUSED_SCAN_MESSAGES.get(reason_code, "Refused scan (reason: %(reason)s)."),
+        params={"reason": reason_code},
+    )
+
+
+def unregistered_report_finding() -> Finding:
+    """Rule `report.unregistered`: an enterprise reported a visit that showed no valid pass."""
+    return Finding(
+        rule="report.unregistered",
+        kind=FlagKind.unregistered_report,
+        severity=Severity.serious,
+        message="The enterprise reported a visit by people who showed no valid pass.",
+    )
+
+
 def validate_registration(
     *,
     window_start: datetime | None,

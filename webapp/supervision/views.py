@@ -1,5 +1,306 @@
-"""(to be filled in)"""
+"""Supervisor pages (desktop first, usable on a phone): flags, approvals, visits against the
+plan, and a visit's full history. Thin: parse, call one service function, render."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from webapp.auth.deps import DB, CsrfProtected, Now, WebUser
+from webapp.enums import Approval, FlagKind, VisitStatus
+from webapp.errors import DomainError, FieldError, validation_error
+from webapp.supervision import service
+from webapp.web import is_htmx, render, translate
+
+router = APIRouter(dependencies=[CsrfProtected])
+
+E = TypeVar("E", bound=StrEnum)
+
+STATE_LABELS = {
+    service.FlagState.open: "Open (no resolution yet)",
+    service.FlagState.resolved: "Resolved",
+    service.FlagState.all: "All",
+}
+
+VISIT_KIND_LABELS = {
+    service.VisitKind.planned: "Planned",
+    service.VisitKind.extra: "Extra",
+}
+
+
+def _bad_filter(error: FieldError) -> DomainError:
+    return DomainError(
+        "validation_error", error.message, field=error.field, errors=[error], **error.params
+    )
+
+
+def _enum(cls: type[E], value: str, field: str) -> E | None:
+    """An optional filter value from a GET form ('' means any)."""
+    if not value:
+        return None
+    try:
+        return cls(value)
+    except ValueError as exc:
+        raise _bad_filter(
+            FieldError(
+                field,
+                "Unknown value '%(value)s' for the filter '%(filter)s': choose one from the list.",
+                value=value[:40],
+                filter=field,
+            )
+        ) from exc
+
+
+def _agency(value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise _bad_filter(FieldError("agency", "Choose an agency from the list."))
+    return int(value)
+
+
+def _page(request: Request, template: str, context: dict[str, Any], **kw: Any) -> Response:
+    return render(request, template, {"coverage_labels": service.COVERAGE_LABELS, **context}, **kw)
+
+
+def _shown(request: Request, errors: list[FieldError]) -> list[FieldError]:
+    """Field errors in the reader's language, ready for the `field_errors` macro."""
+    lang = getattr(request.state, "lang", "zh_CN")
+    return [FieldError(e.field, translate(lang, e.message, e.params)) for e in errors]
+
+
+def _partial_wanted(request: Request) -> bool:
+    # htmx restoring history wants the whole page, not the fragment.
+    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
+
+
+@router.get("/supervision")
+def supervision_home(user: WebUser) -> Response:
+    return RedirectResponse("/supervision/flags", status_code=303)
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+
+@router.get("/supervision/flags")
+def flags_page(
+    request: Request,
+    db: DB,
+    user: WebUser,
+    kind: str = "",
+    agency: str = "",
+    state: str = "open",
+    cursor: str = "",
+) -> Response:
+    chosen_kind = _enum(FlagKind, kind, "kind")
+    chosen_state = _enum(service.FlagState, state, "state") or service.FlagState.open
+    agency_id = _agency(agency)
+    page = service.list_flags(
+        db,
+        actor=user,
+        kind=chosen_kind,
+        agency_id=agency_id,
+        state=chosen_state,
+        cursor=cursor or None,
+    )
+    context = {
+        "page": page,
+        "agencies": service.supervised_agencies(db, actor=user),
+        "kinds": list(FlagKind),
+        "states": STATE_LABELS,
+        "f": {
+            "kind": chosen_kind.value if chosen_kind else "",
+            "agency": str(agency_id or ""),
+            "state": chosen_state.value,
+        },
+        "cursor": cursor,
+    }
+    if _partial_wanted(request):
+        return _page(request, "supervision/_flag_results.html", context)
+    return _page(request, "supervision/flags.html", context)
+
+
+def _flag_page(
+    request: Request,
+    db: DB,
+    user: WebUser,
+    flag_id: int,
+    *,
+    note: str = "",
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    detail = service.get_flag(db, actor=user, flag_id=flag_id)
+    return _page(
+        request,
+        "supervision/flag.html",
+        {
+            "detail": detail,
+            "row": detail.row,
+            "note": note,
+            "errors": _shown(request, errors or []),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/supervision/flags/{flag_id}")
+def flag_page(request: Request, db: DB, user: WebUser, flag_id: int) -> Response:
+    return _flag_page(request, db, user, flag_id)
+
+
+@router.post("/supervision/flags/{flag_id}/resolutions")
+def resolve_flag(
+    request: Request,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    flag_id: int,
+    note: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    try:
+        service.resolve_flag(db, actor=user, flag_id=flag_id, note=note, now=now)
+    except DomainError as exc:
+        if exc.code != "validation_error":
+            raise
+        db.rollback()
+        return _flag_page(request, db, user, flag_id, note=note, errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/supervision/flags/{flag_id}#resolutions", status_code=303)
+
+
+# --- approvals -------------------------------------------------------------------------------
+
+
+def _approvals_page(
+    request: Request,
+    db: DB,
+    user: WebUser,
+    *,
+    decided: str = "",
+    failed: str = "",
+    note: str = "",
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    pending = service.pending_extra_visits(db, actor=user)
+    return _page(
+        request,
+        "supervision/approvals.html",
+        {
+            "pending": pending,
+            "decided": decided,
+            "failed": failed,
+            "note": note,
+            "errors": _shown(request, errors or []),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/supervision/approvals")
+def approvals_page(request: Request, db: DB, user: WebUser, decided: str = "") -> Response:
+    return _approvals_page(request, db, user, decided=decided[:40])
+
+
+@router.post("/supervision/approvals/{public_id}")
+def decide(
+    request: Request,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    public_id: str,
+    decision: Annotated[str, Form(max_length=20)] = "",
+    note: Annotated[str, Form(max_length=8000)] = "",
+) -> Response:
+    try:
+        chosen = Approval(decision) if decision in ("approved", "rejected") else None
+        if chosen is None:
+            raise validation_error(
+                [FieldError("decision", "Choose a decision: approved or rejected.")]
+            )
+        service.decide_extra_visit(
+            db, actor=user, public_id=public_id, decision=chosen, note=note, now=now
+        )
+    except DomainError as exc:
+        if exc.code != "validation_error":
+            raise
+        db.rollback()
+        return _approvals_page(
+            request, db, user, failed=public_id, note=note, errors=exc.errors, status_code=422
+        )
+    return RedirectResponse(f"/supervision/approvals?decided={public_id}", status_code=303)
+
+
+# --- visits against the plan -----------------------------------------------------------------
+
+
+@router.get("/supervision/visits")
+def visits_page(
+    request: Request,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    month: str = "",
+    status: str = "",
+    kind: str = "",
+    agency: str = "",
+    cursor: str = "",
+) -> Response:
+    chosen_status = _enum(VisitStatus, status, "status")
+    chosen_kind = _enum(service.VisitKind, kind, "kind")
+    agency_id = _agency(agency)
+    page = service.list_visits(
+        db,
+        actor=user,
+        month=month or None,
+        now=now,
+        status=chosen_status,
+        kind=chosen_kind,
+        agency_id=agency_id,
+        cursor=cursor or None,
+    )
+    return _page(
+        request,
+        "supervision/visits.html",
+        {
+            "page": page,
+            "agencies": service.supervised_agencies(db, actor=user),
+            "statuses": list(VisitStatus),
+            "visit_kinds": VISIT_KIND_LABELS,
+            "f": {
+                "month": page.month,
+                "status": chosen_status.value if chosen_status else "",
+                "kind": chosen_kind.value if chosen_kind else "",
+                "agency": str(agency_id or ""),
+            },
+            "cursor": cursor,
+        },
+    )
+
+
+@router.get("/supervision/plan")
+def plan_page(
+    request: Request, db: DB, now: Now, user: WebUser, month: str = "", agency: str = ""
+) -> Response:
+    agency_id = _agency(agency)
+    coverage = service.plan_coverage(
+        db, actor=user, month=month or None, now=now, agency_id=agency_id
+    )
+    return _page(
+        request,
+        "supervision/plan.html",
+        {
+            "coverage": coverage,
+            "agencies": service.supervised_agencies(db, actor=user),
+            "f": {"month": coverage.month, "agency": str(agency_id or "")},
+        },
+    )
+
+
+@router.get("/supervision/visits/{public_id}")
+def history_page(request: Request, db: DB, user: WebUser, public_id: str) -> Response:
+    history = service.visit_history(db, actor=user, public_id=public_id)
+    return _page(request, "supervision/history.html", {"h": history})

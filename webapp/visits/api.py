@@ -1,5 +1,90 @@
-"""(to be filled in)"""
+"""The visits API: register (idempotent), read, the current pass and its QR image, cancel."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+
+from webapp.auth.deps import DB, ApiUser, Now, SettingsDep
+from webapp.checkin import passes
+from webapp.visits import service
+from webapp.visits.schemas import CancelIn, PassOut, VisitCreate, VisitDetailOut
+
+router = APIRouter(tags=["visits"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _lang(request: Request) -> str:
+    return str(getattr(request.state, "lang", "en"))
+
+
+@router.post("/visits", response_model=VisitDetailOut, status_code=201)
+def register(
+    request: Request,
+    body: VisitCreate,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: ApiUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retrying with the same key and body returns the first visit again.",
+        ),
+    ] = None,
+) -> VisitDetailOut:
+    visit = service.register_visit(
+        db,
+        actor=user,
+        data=body.to_input(),
+        now=now,
+        settings=settings,
+        idempotency_key=idempotency_key,
+    )
+    return VisitDetailOut.of(service.visit_card(visit, now=now), _lang(request))
+
+
+@router.get("/visits/{public_id}", response_model=VisitDetailOut)
+def read(request: Request, public_id: str, db: DB, now: Now, user: ApiUser) -> VisitDetailOut:
+    visit = service.get_visit(db, actor=user, public_id=public_id)
+    return VisitDetailOut.of(service.visit_card(visit, now=now), _lang(request))
+
+
+@router.get("/visits/{public_id}/pass", response_model=PassOut)
+def current_pass(
+    public_id: str, db: DB, now: Now, settings: SettingsDep, user: ApiUser, response: Response
+) -> PassOut:
+    current = service.live_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    response.headers.update(NO_STORE)
+    return PassOut(url=current.url, code=current.code, expires_at=current.expires_at)
+
+
+@router.get(
+    "/visits/{public_id}/pass.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def pass_svg(public_id: str, db: DB, now: Now, settings: SettingsDep, user: ApiUser) -> Response:
+    current = service.live_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return Response(passes.qr_svg(current.url), media_type="image/svg+xml", headers=NO_STORE)
+
+
+@router.get(
+    "/visits/{public_id}/pass.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def pass_png(public_id: str, db: DB, now: Now, settings: SettingsDep, user: ApiUser) -> Response:
+    current = service.live_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return Response(passes.qr_png(current.url), media_type="image/png", headers=NO_STORE)
+
+
+@router.post("/visits/{public_id}/cancel", response_model=VisitDetailOut)
+def cancel(
+    request: Request, public_id: str, body: CancelIn, db: DB, now: Now, user: ApiUser
+) -> VisitDetailOut:
+    visit = service.cancel_visit(db, actor=user, public_id=public_id, reason=body.reason, now=now)
+    return VisitDetailOut.of(service.visit_card(visit, now=now), _lang(request))

@@ -1,5 +1,334 @@
-"""(to be filled in)"""
+"""The inspector's pages (phone): my visits, register a visit, the visit card with its pass."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from webapp.auth.deps import DB, CsrfProtected, Now, SettingsDep, WebUser
+from webapp.checkin import passes
+from webapp.enterprises import service as enterprises_service
+from webapp.enums import ExtraReason
+from webapp.errors import DomainError, FieldError
+from webapp.visits import service
+from webapp.visits.service import RegistrationInput
+from webapp.web import render, translate, tz
+
+router = APIRouter(dependencies=[CsrfProtected])
+
+NO_STORE = {"Cache-Control": "no-store"}
+REASONS = list(ExtraReason)
+REASON_VALUES = frozenset(r.value for r in ExtraReason)
+
+
+# --- reading the registration form ------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """The registration form as submitted: parsed input plus the raw text to show again."""
+
+    data: RegistrationInput
+    basis: str  # "" (none chosen), "extra", or a plan entry id
+    extra_reason: str
+    extra_reason_text: str
+    window_start: str
+    window_end: str
+    q: str
+    idempotency_key: str
+    action: str
+
+
+def _int(value: Any) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
+def _ints(values: list[Any]) -> list[int]:
+    return [n for n in (_int(v) for v in values) if n is not None]
+
+
+def _local_datetime(text: str) -> datetime | None:
+    """An <input type=datetime-local> value, in the app's time zone, as aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz())
+    return parsed.astimezone(UTC)
+
+
+def _str(form: FormData, name: str, limit: int = 4000) -> str:
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def draft_from_form(form: FormData) -> Draft:
+    basis = _str(form, "plan_entry_id", 20).strip()
+    is_extra = basis == "extra"
+    reason = _str(form, "extra_reason", 40)
+    text = _str(form, "extra_reason_text")
+    start, end = _str(form, "window_start", 40), _str(form, "window_end", 40)
+    data = RegistrationInput(
+        enterprise_id=_int(_str(form, "enterprise_id", 20)),
+        plan_entry_id=None if is_extra else _int(basis),
+        extra_reason=ExtraReason(reason) if is_extra and reason in REASON_VALUES else None,
+        extra_reason_text=text if is_extra else "",
+        co_inspector_ids=_ints(form.getlist("co_inspector_ids")),
+        item_ids=_ints(form.getlist("item_ids")),
+        window_start=_local_datetime(start),
+        window_end=_local_datetime(end),
+    )
+    return Draft(
+        data=data,
+        basis=basis,
+        extra_reason=reason,
+        extra_reason_text=text,
+        window_start=start,
+        window_end=end,
+        q=_str(form, "q", 100),
+        idempotency_key=_str(form, "idempotency_key", 100),
+        action=_str(form, "action", 20) or "register",
+    )
+
+
+async def submitted_draft(request: Request) -> Draft:
+    return draft_from_form(await request.form())
+
+
+SubmittedDraft = Annotated[Draft, Depends(submitted_draft)]
+
+
+@dataclass(frozen=True)
+class ShownError:
+    field: str
+    message: str
+
+
+def shown_errors(request: Request, errors: list[FieldError]) -> list[ShownError]:
+    lang = request.state.lang
+    return [ShownError(e.field, translate(lang, e.message, e.params)) for e in errors]
+
+
+def _form_page(
+    request: Request,
+    form: service.RegistrationForm,
+    draft: Draft,
+    *,
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    errors = errors if errors is not None else (form.check.errors if form.check else [])
+    findings = form.check.findings if form.check else []
+    return render(
+        request,
+        "visits/new.html",
+        {
+            "form": form,
+            "draft": draft,
+            "errors": shown_errors(request, errors),
+            "findings": findings,
+            "reasons": REASONS,
+        },
+        status_code=status_code,
+    )
+
+
+# --- my visits --------------------------------------------------------------------------------
+
+
+@router.get("/visits")
+def my_visits(request: Request, db: DB, now: Now, user: WebUser) -> Response:
+    home = service.inspector_home(db, actor=user, now=now)
+    return render(request, "visits/index.html", {"home": home, "now": now})
+
+
+# --- registering ------------------------------------------------------------------------------
+
+
+@router.get("/visits/new")
+def new_visit(
+    request: Request,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    entry: str = "",
+    enterprise: str = "",
+) -> Response:
+    start, end = service.default_window(now)
+    data = RegistrationInput(enterprise_id=_int(enterprise), window_start=start, window_end=end)
+    form = service.registration_form(
+        db, actor=user, data=data, now=now, prefill_entry_id=_int(entry) if entry else None
+    )
+    basis = str(data.plan_entry_id) if data.plan_entry_id else ""
+    if not basis and len(form.entries) == 1:
+        # One plan entry for the chosen enterprise this month: offer it chosen.
+        data.plan_entry_id = form.entries[0].id
+        data.item_ids = [item.id for item in form.entries[0].items]
+        basis = str(data.plan_entry_id)
+    draft = Draft(
+        data=data,
+        basis=basis,
+        extra_reason="",
+        extra_reason_text="",
+        window_start=_input_value(start),
+        window_end=_input_value(end),
+        q="",
+        idempotency_key=secrets.token_urlsafe(18),
+        action="",
+    )
+    return _form_page(request, form, draft)
+
+
+def _input_value(value: datetime) -> str:
+    return value.astimezone(tz()).strftime("%Y-%m-%dT%H:%M")
+
+
+@router.post("/visits/new")
+def register_visit(
+    request: Request, db: DB, now: Now, settings: SettingsDep, user: WebUser, draft: SubmittedDraft
+) -> Response:
+    if draft.action != "register":
+        # "Search" (or "refresh") without JavaScript: the same form again, with the results.
+        form = service.registration_form(db, actor=user, data=draft.data, now=now, q=draft.q)
+        return _form_page(request, form, draft)
+    try:
+        visit = service.register_visit(
+            db,
+            actor=user,
+            data=draft.data,
+            now=now,
+            settings=settings,
+            idempotency_key=draft.idempotency_key or None,
+        )
+    except DomainError as exc:
+        if exc.code != "validation_error" or not exc.errors:
+            raise
+        form = service.registration_form(
+            db, actor=user, data=draft.data, now=now, q=draft.q, run_check=True
+        )
+        return _form_page(request, form, draft, errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/visits/{visit.public_id}", status_code=303)
+
+
+@router.post("/visits/check")
+def check_visit(
+    request: Request, db: DB, now: Now, user: WebUser, draft: SubmittedDraft
+) -> Response:
+    """htmx: the form's errors and warnings at once, before submitting. Changes nothing."""
+    check = service.check_registration(db, actor=user, data=draft.data, now=now)
+    return render(
+        request,
+        "visits/_warnings.html",
+        {"errors": shown_errors(request, check.errors), "findings": check.findings},
+    )
+
+
+@router.get("/visits/enterprise-search")
+def enterprise_search(request: Request, db: DB, user: WebUser, q: str = "") -> Response:
+    """htmx: the enterprises matching what is typed, as choices (radio buttons)."""
+    found = enterprises_service.search_enterprises(db, actor=user, q=q[:100])
+    return render(request, "visits/_enterprise_choices.html", {"results": found, "q": q[:100]})
+
+
+@router.get("/visits/plan-options")
+def plan_options(
+    request: Request,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    enterprise_id: str = "",
+    window_start: str = "",
+) -> Response:
+    """htmx: the chosen enterprise's plan entries of the window's month, and 'extra visit'."""
+    data = RegistrationInput(
+        enterprise_id=_int(enterprise_id), window_start=_local_datetime(window_start)
+    )
+    form = service.registration_form(db, actor=user, data=data, now=now)
+    if len(form.entries) == 1:
+        # The one plan entry is offered chosen, and its items checked (out of band).
+        data.plan_entry_id = form.entries[0].id
+        data.item_ids = [item.id for item in form.entries[0].items]
+    return render(
+        request,
+        "visits/_entries.html",
+        {"form": form, "basis": str(data.plan_entry_id or ""), "items_oob": bool(data.item_ids)},
+    )
+
+
+@router.get("/visits/item-options")
+def item_options(
+    request: Request, db: DB, now: Now, user: WebUser, plan_entry_id: str = ""
+) -> Response:
+    """htmx: the item checkboxes, prefilled with the chosen plan entry's items."""
+    data = RegistrationInput(enterprise_id=None, plan_entry_id=_int(plan_entry_id))
+    form = service.registration_form(db, actor=user, data=data, now=now)
+    return render(request, "visits/_items.html", {"form": form})
+
+
+# --- the card ---------------------------------------------------------------------------------
+
+
+@router.get("/visits/{public_id}")
+def visit_card(
+    request: Request, public_id: str, db: DB, now: Now, settings: SettingsDep, user: WebUser
+) -> Response:
+    page = service.visit_page(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return render(request, "visits/card.html", {"page": page, "card": page.card, "errors": []})
+
+
+@router.get("/visits/{public_id}/pass")
+def pass_fragment(
+    request: Request, public_id: str, db: DB, now: Now, settings: SettingsDep, user: WebUser
+) -> Response:
+    view = service.visit_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return render(request, "visits/_pass.html", {"pass_": view}, headers=NO_STORE)
+
+
+@router.get("/visits/{public_id}/pass.svg")
+def pass_svg(public_id: str, db: DB, now: Now, settings: SettingsDep, user: WebUser) -> Response:
+    current = service.live_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return Response(passes.qr_svg(current.url), media_type="image/svg+xml", headers=NO_STORE)
+
+
+@router.get("/visits/{public_id}/pass.png")
+def pass_png(public_id: str, db: DB, now: Now, settings: SettingsDep, user: WebUser) -> Response:
+    current = service.live_pass(db, actor=user, public_id=public_id, now=now, settings=settings)
+    return Response(passes.qr_png(current.url), media_type="image/png", headers=NO_STORE)
+
+
+@router.post("/visits/{public_id}/cancel")
+def cancel_visit(
+    request: Request,
+    public_id: str,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: WebUser,
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    try:
+        service.cancel_visit(db, actor=user, public_id=public_id, reason=reason, now=now)
+    except DomainError as exc:
+        if exc.code != "validation_error" or not exc.errors:
+            raise
+        page = service.visit_page(db, actor=user, public_id=public_id, now=now, settings=settings)
+        return render(
+            request,
+            "visits/card.html",
+            {
+                "page": page,
+                "card": page.card,
+                "errors": shown_errors(request, exc.errors),
+                "reason": reason,
+            },
+            status_code=422,
+        )
+    return RedirectResponse(f"/visits/{public_id}", status_code=303)

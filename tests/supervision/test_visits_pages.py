@@ -1,0 +1,163 @@
+"""Visits against the plan: the month's visits with filters, and plan coverage."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.factories import World, login, make_enterprise, make_flag, make_plan_entry, make_visit
+from webapp.visits.models import Visit
+
+
+def _visits(db: Session, world: World, now: datetime) -> dict[str, Visit]:
+    common = {"inspectors": [world.alice, world.bob], "registered_by": world.inspector1}
+    town_ent = make_enterprise(db, agency=world.town, name="Town Brewery", now=now)
+    far_ent = make_enterprise(db, agency=world.other_county, name="Far Mill", now=now)
+    visits = {
+        "planned_a": make_visit(
+            db,
+            agency=world.county,
+            enterprise=world.ent_a,
+            items=world.items[:2],
+            plan_entry=world.entry_a,
+            status="confirmed",
+            now=now,
+            **common,  # type: ignore[arg-type]
+        ),
+        "extra_b": make_visit(
+            db,
+            agency=world.county,
+            enterprise=world.ent_b,
+            items=world.items[2:],
+            extra_reason="recheck",
+            extra_reason_text="Re-check of the dust extraction order",
+            now=now,
+            window_start=now + timedelta(days=1),
+            **common,  # type: ignore[arg-type]
+        ),
+        "town": make_visit(
+            db,
+            agency=world.town,
+            enterprise=town_ent,
+            items=world.items[:1],
+            extra_reason="referral",
+            now=now,
+            window_start=now + timedelta(days=2),
+            **common,  # type: ignore[arg-type]
+        ),
+        "last_month": make_visit(
+            db,
+            agency=world.county,
+            enterprise=world.ent_b,
+            items=world.items[:1],
+            extra_reason="complaint",
+            now=now,
+            window_start=now - timedelta(days=20),
+            **common,  # type: ignore[arg-type]
+        ),
+        "far": make_visit(
+            db,
+            agency=world.other_county,
+            enterprise=far_ent,
+            items=world.items[:1],
+            extra_reason="complaint",
+            now=now,
+            inspectors=[world.dave_other],
+            registered_by=world.inspector_other,
+        ),
+    }
+    make_flag(db, kind="extra_unapproved", agency=world.county, visit=visits["extra_b"], now=now)
+    make_flag(db, kind="short_notice", agency=world.county, visit=visits["extra_b"], now=now)
+    db.commit()
+    return visits
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr id="visit-([\w-]+)">', html)
+
+
+def test_visits_page_defaults_to_this_month_in_scope(
+    client: TestClient, db: Session, world: World, now: datetime
+) -> None:
+    v = _visits(db, world, now)
+    login(client, "supervisor1")
+    html = client.get("/supervision/visits").text
+    assert "Visits in 2026-11" in html
+    # latest window first; the other county's and last month's are not here
+    assert _rows(html) == [v[k].public_id for k in ("town", "extra_b", "planned_a")]
+    assert "Re-check of ordered rectification" in html
+    assert "Re-check of the dust extraction order" in html
+    assert f"Plan entry {world.month}" in html
+    assert '<span class="badge serious">2</span>' in html  # flags of extra_b
+
+
+def test_visits_page_filters(client: TestClient, db: Session, world: World, now: datetime) -> None:
+    v = _visits(db, world, now)
+    login(client, "supervisor1")
+    assert _rows(client.get("/supervision/visits?kind=planned").text) == [v["planned_a"].public_id]
+    assert _rows(client.get("/supervision/visits?kind=extra").text) == [
+        v["town"].public_id,
+        v["extra_b"].public_id,
+    ]
+    assert _rows(client.get("/supervision/visits?status=confirmed").text) == [
+        v["planned_a"].public_id
+    ]
+    assert _rows(client.get(f"/supervision/visits?agency={world.town.id}").text) == [
+        v["town"].public_id
+    ]
+    assert _rows(client.get("/supervision/visits?month=2026-10").text) == [
+        v["last_month"].public_id
+    ]
+    response = client.get("/supervision/visits?month=November")
+    assert response.status_code == 422
+    assert "Give the month as YYYY-MM" in response.text
+
+
+def test_plan_coverage_shows_done_and_missing(
+    client: TestClient, db: Session, world: World, now: datetime
+) -> None:
+    v = _visits(db, world, now)
+    town_ent = make_enterprise(db, agency=world.town, name="Town Dairy", now=now)
+    town_entry = make_plan_entry(
+        db,
+        agency=world.town,
+        enterprise=town_ent,
+        items=world.items[:1],
+        month=world.month,
+        now=now,
+    )
+    registered = make_visit(
+        db,
+        agency=world.county,
+        enterprise=world.ent_b,
+        items=world.items[2:],
+        plan_entry=world.entry_b,
+        inspectors=[world.alice, world.bob],
+        registered_by=world.inspector1,
+        now=now,
+    )
+    db.commit()
+    login(client, "supervisor1")
+    html = client.get("/supervision/plan").text
+    coverage = dict(re.findall(r'<tr id="entry-(\d+)" data-coverage="(\w+)">', html))
+    assert coverage == {
+        str(world.entry_a.id): "confirmed",
+        str(world.entry_b.id): "registered",
+        str(town_entry.id): "none",
+    }
+    assert f'href="/supervision/visits/{v["planned_a"].public_id}"' in html
+    assert f'href="/supervision/visits/{registered.public_id}"' in html
+    assert "Confirmed: 1" in html
+    assert "No visit yet: 1" in html
+    # the other county's supervisor has no plan entries this month
+    client.cookies.clear()
+    login(client, "supervisor9")
+    html = client.get("/supervision/plan").text
+    assert "No plan entries for this month in your agencies." in html
+    # another month
+    client.cookies.clear()
+    login(client, "supervisor1")
+    assert "data-coverage" not in client.get("/supervision/plan?month=2027-01").text

@@ -1,0 +1,1020 @@
+"""Visits: registration (with its checks and warnings), reading, cancelling, the card.
+
+Who sees a visit (get_visit): the inspectors of its agency, the supervisors of that agency
+or one above it, the admin; the enterprise's managers only once the pass has been scanned
+(unannounced inspections: the enterprise never learns of a registration in advance).
+
+A refusal is raised before anything is added to the session: nothing is written (the
+request's session ends without a commit), and the caller's objects stay loaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from webapp import idempotency
+from webapp.agencies.models import Credential, Inspector
+from webapp.audit import service as audit
+from webapp.auth import security
+from webapp.auth.models import User
+from webapp.auth.scope import visible_agency_ids
+from webapp.checkin import passes
+from webapp.config import Settings
+from webapp.db import begin_write
+from webapp.enterprises import service as enterprises_service
+from webapp.enterprises.models import Enterprise
+from webapp.enums import (
+    Approval,
+    CredentialStatus,
+    ExtraReason,
+    FlagKind,
+    Role,
+    VisitStatus,
+)
+from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
+from webapp.items import service as items_service
+from webapp.items.models import InspectionItem
+from webapp.plans.models import PlanEntry
+from webapp.rules import core as rules
+from webapp.supervision import flags as flags_service
+from webapp.supervision.models import Flag
+from webapp.visits.models import Visit, VisitInspector
+from webapp.web import to_local, tz
+
+IDEMPOTENCY_SCOPE = "visit.register"
+MAX_CO_INSPECTORS = 20
+MAX_ITEMS = 100
+MAX_REASON_TEXT = 2000
+RECENT_DAYS = 14
+PHOTO_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+# Field names of the registration errors are those of the API body (and the form).
+_RULE_FIELDS = {"inspectors": "co_inspector_ids", "items": "item_ids"}
+
+
+# --- registration input and its check -------------------------------------------------------
+
+
+@dataclass
+class RegistrationInput:
+    """What an inspector registers. Windows are aware datetimes (or None when missing)."""
+
+    enterprise_id: int | None
+    plan_entry_id: int | None = None
+    extra_reason: ExtraReason | None = None
+    extra_reason_text: str = ""
+    co_inspector_ids: list[int] = field(default_factory=list)
+    item_ids: list[int] = field(default_factory=list)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+
+    def digest(self) -> str:
+        """A fingerprint of the request, for idempotency keys."""
+        body = {
+            "enterprise_id": self.enterprise_id,
+            "plan_entry_id": self.plan_entry_id,
+            "extra_reason": self.extra_reason.value if self.extra_reason else None,
+            "extra_reason_text": self.extra_reason_text,
+            "co_inspector_ids": list(self.co_inspector_ids),
+            "item_ids": list(self.item_ids),
+            "window_start": _iso(self.window_start),
+            "window_end": _iso(self.window_end),
+        }
+        return security.digest(json.dumps(body, sort_keys=True, separators=(",", ":")))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+@dataclass
+class RegistrationCheck:
+    """What the form can tell before submitting: refusals (errors) and warnings (findings),
+    with what the input resolved to (used by register_visit)."""
+
+    errors: list[FieldError]
+    findings: list[rules.Finding]
+    enterprise: Enterprise | None = None
+    plan_entry: PlanEntry | None = None
+    team: list[Inspector] = field(default_factory=list)
+    items: list[InspectionItem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _require_inspector(actor: User) -> Inspector:
+    if actor.role != Role.inspector or actor.inspector is None or actor.agency_id is None:
+        raise forbidden()
+    return actor.inspector
+
+
+def _credential_for(inspector: Inspector, first_day: date, last_day: date) -> Credential | None:
+    """The credential shown at the gate: one valid on every day of the window if any,
+    otherwise the most recent one (so the card says why it is not valid)."""
+    credentials = sorted(inspector.credentials, key=lambda c: (c.valid_until, c.id), reverse=True)
+    for credential in credentials:
+        if (
+            credential.status == CredentialStatus.valid
+            and credential.valid_from <= first_day
+            and credential.valid_until >= last_day
+        ):
+            return credential
+    return credentials[0] if credentials else None
+
+
+def team_member(inspector: Inspector, first_day: date, last_day: date) -> rules.TeamMember:
+    credential = _credential_for(inspector, first_day, last_day)
+    return rules.TeamMember(
+        inspector_id=inspector.id,
+        name=inspector.name,
+        credential_number=credential.number if credential else None,
+        credential_status=credential.status if credential else None,
+        valid_from=credential.valid_from if credential else None,
+        valid_until=credential.valid_until if credential else None,
+    )
+
+
+def window_days(
+    start: datetime | None, end: datetime | None, *, now: datetime
+) -> tuple[date, date]:
+    """The local dates a window covers; today when the window is missing or reversed."""
+    if start is not None and end is not None and end > start:
+        return to_local(start).date(), to_local(end).date()
+    today = to_local(now).date()
+    return today, today
+
+
+def _plan_entry_errors(
+    entry: PlanEntry | None,
+    *,
+    actor: User,
+    enterprise: Enterprise | None,
+    window_start: datetime | None,
+) -> list[FieldError]:
+    if entry is None or entry.agency_id != actor.agency_id:
+        return [
+            FieldError(
+                "plan_entry_id",
+                "This plan entry is not in your agency's plan: choose one of this month's "
+                "entries, or register an extra visit.",
+            )
+        ]
+    errors: list[FieldError] = []
+    if enterprise is not None and entry.enterprise_id != enterprise.id:
+        errors.append(
+            FieldError(
+                "plan_entry_id",
+                "This plan entry is for %(planned)s, not for %(chosen)s.",
+                planned=entry.enterprise.name,
+                chosen=enterprise.name,
+            )
+        )
+    if window_start is not None:
+        window_month = to_local(window_start).strftime("%Y-%m")
+        if window_month != entry.month:
+            errors.append(
+                FieldError(
+                    "plan_entry_id",
+                    "This plan entry is for %(month)s but the visit starts in "
+                    "%(window_month)s: move the window, or choose that month's entry.",
+                    month=entry.month,
+                    window_month=window_month,
+                )
+            )
+    return errors
+
+
+def check_registration(
+    session: Session, *, actor: User, data: RegistrationInput, now: datetime
+) -> RegistrationCheck:
+    """Every refusal and warning the registration would meet, without writing anything."""
+    lead = _require_inspector(actor)
+    errors: list[FieldError] = []
+
+    enterprise = None
+    if data.enterprise_id is None:
+        errors.append(
+            FieldError("enterprise_id", "Choose the enterprise: search by name or credit code.")
+        )
+    else:
+        enterprise = session.get(Enterprise, data.enterprise_id)
+        if enterprise is None:
+            errors.append(
+                FieldError(
+                    "enterprise_id",
+                    "No enterprise with id %(id)s: choose one from the search.",
+                    id=data.enterprise_id,
+                )
+            )
+
+    entry = None
+    entry_ok = False
+    if data.plan_entry_id is not None:
+        entry = session.get(PlanEntry, data.plan_entry_id)
+        entry_errors = _plan_entry_errors(
+            entry, actor=actor, enterprise=enterprise, window_start=data.window_start
+        )
+        errors.extend(entry_errors)
+        entry_ok = not entry_errors
+        if entry is not None and entry.agency_id != actor.agency_id:
+            entry = None  # another agency's entry: tell nothing about it
+        if data.extra_reason is not None:
+            errors.append(
+                FieldError(
+                    "extra_reason",
+                    "Choose either a plan entry or an extra-visit reason, not both.",
+                )
+            )
+
+    team = [lead]
+    co_ids = [i for i in dict.fromkeys(data.co_inspector_ids) if i != lead.id]
+    if len(co_ids) > MAX_CO_INSPECTORS:
+        errors.append(
+            FieldError(
+                "co_inspector_ids",
+                "At most %(max)s co-inspectors can be named on one visit.",
+                max=MAX_CO_INSPECTORS,
+            )
+        )
+        co_ids = co_ids[:MAX_CO_INSPECTORS]
+    if co_ids:
+        found = {
+            i.id: i
+            for i in session.scalars(
+                select(Inspector)
+                .where(Inspector.id.in_(co_ids))
+                .options(selectinload(Inspector.credentials))
+            )
+        }
+        strangers = [i for i in co_ids if i not in found or found[i].agency_id != actor.agency_id]
+        if strangers:
+            errors.append(
+                FieldError(
+                    "co_inspector_ids",
+                    "Not an inspector of your agency: %(ids)s. Choose co-inspectors from the list.",
+                    ids=", ".join(str(i) for i in strangers),
+                )
+            )
+        team += [found[i] for i in co_ids if i not in strangers]
+
+    item_ids = list(data.item_ids)
+    if len(item_ids) > MAX_ITEMS:
+        errors.append(FieldError("item_ids", "At most %(max)s items can be named.", max=MAX_ITEMS))
+        item_ids = item_ids[:MAX_ITEMS]
+    items, unknown = items_service.items_by_ids(session, item_ids)
+    if unknown:
+        errors.append(
+            FieldError(
+                "item_ids",
+                "Unknown item id(s): %(ids)s. Choose items from the item list.",
+                ids=", ".join(str(i) for i in unknown),
+            )
+        )
+    elif not item_ids and entry is not None:
+        items = list(entry.items)  # the plan entry's items by default
+
+    is_extra = data.plan_entry_id is None
+    if len(data.extra_reason_text) > MAX_REASON_TEXT:
+        errors.append(
+            FieldError(
+                "extra_reason_text",
+                "The reason can be at most %(max)s characters.",
+                max=MAX_REASON_TEXT,
+            )
+        )
+    rule_errors = rules.validate_registration(
+        window_start=data.window_start,
+        window_end=data.window_end,
+        now=now,
+        inspector_count=len(team),
+        item_count=len(items) + len(unknown),
+        is_extra=is_extra,
+        extra_reason_given=data.extra_reason is not None,
+        extra_text=data.extra_reason_text,
+    )
+    errors.extend(
+        FieldError(_RULE_FIELDS.get(e.field, e.field), e.message, **e.params) for e in rule_errors
+    )
+
+    first_day, last_day = window_days(data.window_start, data.window_end, now=now)
+    findings = rules.registration_findings(
+        team=[team_member(i, first_day, last_day) for i in team],
+        first_day=first_day,
+        last_day=last_day,
+        is_extra=is_extra,
+    )
+    if len(team) < rules.MIN_VALID_INSPECTORS:
+        # Too few inspectors named is already a refusal; do not say it twice.
+        findings = [f for f in findings if f.kind != FlagKind.too_few_valid_credentials]
+    return RegistrationCheck(
+        errors=errors,
+        findings=findings,
+        enterprise=enterprise,
+        plan_entry=entry if entry_ok else None,
+        team=team,
+        items=items,
+    )
+
+
+# --- registering ----------------------------------------------------------------------------
+
+
+def _new_code_prefix(session: Session) -> str:
+    for _ in range(20):
+        prefix = security.new_code_prefix()
+        if session.scalar(select(Visit.id).where(Visit.code_prefix == prefix)) is None:
+            return prefix
+    raise DomainError(
+        "code_space_exhausted", "Could not allocate a short code; please retry.", status=503
+    )
+
+
+def register_visit(
+    session: Session,
+    *,
+    actor: User,
+    data: RegistrationInput,
+    now: datetime,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> Visit:
+    """Register a visit before going. With an idempotency key, a retry of the same request
+    returns the visit the first one registered (nothing twice); the same key with another
+    request is refused with `idempotency_key_reused`."""
+    _require_inspector(actor)
+    begin_write(session)
+    key = idempotency.check_key(idempotency_key)
+    request_digest = data.digest()
+    if key is not None:
+        record = idempotency.replay(
+            session,
+            user_id=actor.id,
+            scope=IDEMPOTENCY_SCOPE,
+            key=key,
+            request_digest=request_digest,
+        )
+        if record is not None:
+            public_id = json.loads(record.body)["public_id"]
+            earlier: Visit | None = session.scalar(_visit_query(public_id))
+            session.commit()  # nothing written: end the write transaction
+            if earlier is None:  # records and visits are never deleted
+                raise not_found("visit")
+            return earlier
+
+    check = check_registration(session, actor=actor, data=data, now=now)
+    if check.errors:
+        raise validation_error(check.errors)
+    assert check.enterprise is not None
+    assert data.window_start is not None
+    assert data.window_end is not None
+    assert actor.agency_id is not None
+
+    entry = check.plan_entry
+    visit = Visit(
+        public_id=security.new_public_id(),
+        agency_id=actor.agency_id,
+        enterprise_id=check.enterprise.id,
+        plan_entry_id=entry.id if entry else None,
+        extra_reason=None if entry else data.extra_reason,
+        extra_reason_text="" if entry else data.extra_reason_text.strip(),
+        approval=Approval.not_required if entry else Approval.pending,
+        window_start=data.window_start,
+        window_end=data.window_end,
+        status=VisitStatus.registered,
+        registered_at=now,
+        registered_by_id=actor.id,
+        pass_secret=security.new_pass_secret(),
+        code_prefix=_new_code_prefix(session),
+        cancel_reason="",
+    )
+    visit.items = list(check.items)
+    session.add(visit)
+    session.flush()
+    for position, inspector in enumerate(check.team):
+        session.add(VisitInspector(visit_id=visit.id, inspector_id=inspector.id, position=position))
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="visit.registered",
+        object_type="visit",
+        object_id=visit.id,
+        visit_id=visit.id,
+        now=now,
+        data={
+            "public_id": visit.public_id,
+            "agency_id": visit.agency_id,
+            "enterprise_id": visit.enterprise_id,
+            "plan_entry_id": visit.plan_entry_id,
+            "extra_reason": visit.extra_reason.value if visit.extra_reason else None,
+            "extra_reason_text": visit.extra_reason_text,
+            "approval": visit.approval.value,
+            "inspectors": [i.id for i in check.team],
+            "items": [item.code for item in check.items],
+            "window_start": visit.window_start.isoformat(),
+            "window_end": visit.window_end.isoformat(),
+            "findings": [f.rule for f in check.findings],
+        },
+    )
+    for finding in check.findings:
+        if finding.kind == FlagKind.too_few_valid_credentials:
+            flags_service.raise_flag(
+                session,
+                finding=finding,
+                dedupe_key=f"visit:{visit.id}",
+                agency_id=visit.agency_id,
+                now=now,
+                actor_id=actor.id,
+                enterprise_id=visit.enterprise_id,
+                visit_id=visit.id,
+            )
+    if key is not None:
+        idempotency.remember(
+            session,
+            user_id=actor.id,
+            scope=IDEMPOTENCY_SCOPE,
+            key=key,
+            request_digest=request_digest,
+            status_code=201,
+            body={"public_id": visit.public_id},
+            now=now,
+        )
+    session.commit()
+    session.refresh(visit)
+    return visit
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _visit_query(public_id: str) -> Any:
+    return (
+        select(Visit)
+        .where(Visit.public_id == public_id)
+        .options(
+            selectinload(Visit.team).selectinload(VisitInspector.inspector),
+            selectinload(Visit.items),
+        )
+    )
+
+
+def get_visit(session: Session, *, actor: User, public_id: str) -> Visit:
+    """A visit the actor may see, or not_found() (someone else's looks like nothing)."""
+    if not public_id or len(public_id) > 64:
+        raise not_found("visit")
+    visit: Visit | None = session.scalar(_visit_query(public_id))
+    if visit is None:
+        raise not_found("visit")
+    if actor.role == Role.manager:
+        # Only after the pass was scanned, and only their own enterprise's.
+        if visit.enterprise_id == actor.enterprise_id and visit.status == VisitStatus.confirmed:
+            return visit
+        raise not_found("visit")
+    agencies = visible_agency_ids(session, actor)
+    if agencies is None or visit.agency_id in agencies:
+        return visit
+    raise not_found("visit")
+
+
+def is_team_member(visit: Visit, actor: User) -> bool:
+    return (
+        actor.role == Role.inspector
+        and actor.inspector_id is not None
+        and any(m.inspector_id == actor.inspector_id for m in visit.team)
+    )
+
+
+# --- the card (also used by the enterprise's scan page) -------------------------------------
+
+
+@dataclass(frozen=True)
+class CardMember:
+    inspector_id: int
+    name: str
+    photo_url: str | None
+    credential_number: str | None
+    credential_status: str | None
+    valid_from: date | None
+    valid_until: date | None
+    valid: bool
+    agency_name: str
+    lead: bool
+
+
+@dataclass(frozen=True)
+class CardItem:
+    id: int
+    code: str
+    title: str
+    legal_basis: str
+
+
+@dataclass(frozen=True)
+class VisitCard:
+    public_id: str
+    status: VisitStatus
+    agency_id: int
+    agency_name: str
+    enterprise_id: int
+    enterprise_name: str
+    enterprise_uscc: str
+    enterprise_address: str
+    members: list[CardMember]
+    items: list[CardItem]
+    is_extra: bool
+    plan_entry_id: int | None
+    plan_month: str | None
+    plan_title: str | None
+    extra_reason: ExtraReason | None
+    extra_reason_text: str
+    approval: Approval
+    window_start: datetime
+    window_end: datetime
+    window_state: str  # "upcoming", "open" or "over"
+    registered_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str
+    findings: list[rules.Finding]
+
+    @property
+    def valid_count(self) -> int:
+        return sum(1 for m in self.members if m.valid)
+
+
+def photo_data_url(inspector: Inspector) -> str | None:
+    """The inspector's photo as a data: URI (only real image types)."""
+    if not inspector.photo or inspector.photo_type not in PHOTO_TYPES:
+        return None
+    encoded = base64.b64encode(inspector.photo).decode("ascii")
+    return f"data:{inspector.photo_type};base64,{encoded}"
+
+
+def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
+    """Everything shown about a visit at the gate: team with credentials, agency,
+    checklist with legal basis, plan entry or extra reason, window, status, warnings."""
+    first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
+    members: list[CardMember] = []
+    team: list[rules.TeamMember] = []
+    for position, link in enumerate(visit.team):
+        inspector = link.inspector
+        member = team_member(inspector, first_day, last_day)
+        team.append(member)
+        members.append(
+            CardMember(
+                inspector_id=inspector.id,
+                name=inspector.name,
+                photo_url=photo_data_url(inspector),
+                credential_number=member.credential_number,
+                credential_status=member.credential_status.value
+                if member.credential_status
+                else None,
+                valid_from=member.valid_from,
+                valid_until=member.valid_until,
+                valid=rules.credential_valid(member, first_day, last_day),
+                agency_name=inspector.agency.name,
+                lead=position == 0,
+            )
+        )
+    warn_extra = (
+        visit.is_extra
+        and visit.status == VisitStatus.registered
+        and visit.approval != Approval.approved
+    )
+    findings = rules.registration_findings(
+        team=team, first_day=first_day, last_day=last_day, is_extra=warn_extra
+    )
+    if now < visit.window_start:
+        window_state = "upcoming"
+    elif now <= visit.window_end:
+        window_state = "open"
+    else:
+        window_state = "over"
+    entry = visit.plan_entry
+    return VisitCard(
+        public_id=visit.public_id,
+        status=visit.status,
+        agency_id=visit.agency_id,
+        agency_name=visit.agency.name,
+        enterprise_id=visit.enterprise_id,
+        enterprise_name=visit.enterprise.name,
+        enterprise_uscc=visit.enterprise.uscc,
+        enterprise_address=visit.enterprise.address,
+        members=members,
+        items=[
+            CardItem(id=i.id, code=i.code, title=i.title, legal_basis=i.legal_basis)
+            for i in visit.items
+        ],
+        is_extra=visit.is_extra,
+        plan_entry_id=visit.plan_entry_id,
+        plan_month=entry.month if entry else None,
+        plan_title=entry.plan.title if entry else None,
+        extra_reason=visit.extra_reason,
+        extra_reason_text=visit.extra_reason_text,
+        approval=visit.approval,
+        window_start=visit.window_start,
+        window_end=visit.window_end,
+        window_state=window_state,
+        registered_at=visit.registered_at,
+        confirmed_at=visit.confirmed_at,
+        cancelled_at=visit.cancelled_at,
+        cancel_reason=visit.cancel_reason,
+        findings=findings,
+    )
+
+
+# --- the pass -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PassView:
+    """The pass area of the card: the live pass, or why there is none."""
+
+    public_id: str
+    status: VisitStatus
+    current: passes.CurrentPass | None
+    svg: str  # inline SVG of the current pass URL ("" without a live pass)
+    shown_to_actor: bool  # False: the actor is not on the team (supervisor, colleague)
+    confirmed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+
+def _qr_markup(url: str) -> str:
+    # Our own generated SVG (a path of squares): give it the page's class.
+    return passes.qr_svg(url).replace("<svg ", '<svg class="qr" aria-hidden="true" ', 1)
+
+
+def pass_view(visit: Visit, *, actor: User, now: datetime, settings: Settings) -> PassView:
+    shown = is_team_member(visit, actor)
+    current = None
+    if visit.status == VisitStatus.registered and shown:
+        current = passes.current_pass(visit, now=now, settings=settings)
+    return PassView(
+        public_id=visit.public_id,
+        status=visit.status,
+        current=current,
+        svg=_qr_markup(current.url) if current else "",
+        shown_to_actor=shown,
+        confirmed_at=visit.confirmed_at,
+        cancelled_at=visit.cancelled_at,
+    )
+
+
+def visit_pass(
+    session: Session, *, actor: User, public_id: str, now: datetime, settings: Settings
+) -> PassView:
+    """The pass area for the card page (refreshed every few seconds)."""
+    visit = get_visit(session, actor=actor, public_id=public_id)
+    return pass_view(visit, actor=actor, now=now, settings=settings)
+
+
+def live_pass(
+    session: Session, *, actor: User, public_id: str, now: datetime, settings: Settings
+) -> passes.CurrentPass:
+    """The current pass of a registered visit, for an inspector on its team."""
+    visit = get_visit(session, actor=actor, public_id=public_id)
+    if not is_team_member(visit, actor):
+        raise DomainError(
+            "forbidden", "Only the inspectors on this visit's team can show its pass."
+        )
+    if visit.status != VisitStatus.registered:
+        raise DomainError(
+            "no_live_pass",
+            "This visit is %(visit_status)s: it has no live pass.",
+            status=409,
+            visit_status=visit.status.value,
+        )
+    return passes.current_pass(visit, now=now, settings=settings)
+
+
+# --- the card page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlagView:
+    kind: FlagKind
+    severity: str
+    message: str
+    params: dict[str, object]
+    raised_at: datetime
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class VisitPage:
+    visit: Visit
+    card: VisitCard
+    pass_: PassView
+    flags: list[FlagView]
+    can_cancel: bool
+
+
+def can_cancel(visit: Visit, actor: User) -> bool:
+    return (
+        actor.role == Role.inspector
+        and actor.agency_id == visit.agency_id
+        and visit.status == VisitStatus.registered
+    )
+
+
+def visit_page(
+    session: Session, *, actor: User, public_id: str, now: datetime, settings: Settings
+) -> VisitPage:
+    """The card page: card, pass, flags raised on the visit (not for managers)."""
+    visit = get_visit(session, actor=actor, public_id=public_id)
+    flag_views: list[FlagView] = []
+    if actor.role != Role.manager:
+        rows = session.scalars(
+            select(Flag)
+            .where(Flag.visit_id == visit.id)
+            .options(selectinload(Flag.resolutions))
+            .order_by(Flag.raised_at, Flag.id)
+        )
+        for flag in rows:
+            message, params = flags_service.flag_message(flag)
+            flag_views.append(
+                FlagView(
+                    kind=flag.kind,
+                    severity=flag.severity.value,
+                    message=message,
+                    params=params,
+                    raised_at=flag.raised_at,
+                    resolved=bool(flag.resolutions),
+                )
+            )
+    return VisitPage(
+        visit=visit,
+        card=visit_card(visit, now=now),
+        pass_=pass_view(visit, actor=actor, now=now, settings=settings),
+        flags=flag_views,
+        can_cancel=can_cancel(visit, actor),
+    )
+
+
+# --- the inspector's home -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    entry: PlanEntry
+    visit: Visit | None  # a live (not cancelled) visit already registered for it
+
+
+@dataclass(frozen=True)
+class InspectorHome:
+    today: list[Visit]
+    upcoming: list[Visit]
+    recent: list[Visit]
+    entries: list[EntryRow]
+    month: str
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz()).astimezone(UTC)
+
+
+def inspector_home(session: Session, *, actor: User, now: datetime) -> InspectorHome:
+    """The actor's visits today, upcoming and in the last 14 days, and this month's plan
+    entries of their agency (each with the visit registered for it, if any)."""
+    inspector = _require_inspector(actor)
+    today = to_local(now).date()
+    day_start = _local_midnight(today)
+    day_end = _local_midnight(today + timedelta(days=1))
+    base = (
+        select(Visit)
+        .join(VisitInspector, VisitInspector.visit_id == Visit.id)
+        .where(VisitInspector.inspector_id == inspector.id)
+        .options(selectinload(Visit.enterprise))
+    )
+    today_visits = list(
+        session.scalars(
+            base.where(Visit.window_start < day_end, Visit.window_end >= day_start).order_by(
+                Visit.window_start, Visit.id
+            )
+        )
+    )
+    upcoming = list(
+        session.scalars(
+            base.where(Visit.window_start >= day_end, Visit.status == VisitStatus.registered)
+            .order_by(Visit.window_start, Visit.id)
+            .limit(50)
+        )
+    )
+    recent = list(
+        session.scalars(
+            base.where(
+                Visit.window_start >= day_start - timedelta(days=RECENT_DAYS),
+                Visit.window_end < day_start,
+            )
+            .order_by(Visit.window_start.desc(), Visit.id.desc())
+            .limit(50)
+        )
+    )
+    month = to_local(now).strftime("%Y-%m")
+    entries = list(
+        session.scalars(
+            select(PlanEntry)
+            .join(Enterprise, Enterprise.id == PlanEntry.enterprise_id)
+            .where(PlanEntry.agency_id == actor.agency_id, PlanEntry.month == month)
+            .options(selectinload(PlanEntry.enterprise), selectinload(PlanEntry.items))
+            .order_by(Enterprise.name, PlanEntry.id)
+        )
+    )
+    registered: dict[int, Visit] = {}
+    if entries:
+        for visit in session.scalars(
+            select(Visit)
+            .where(
+                Visit.plan_entry_id.in_([e.id for e in entries]),
+                Visit.status != VisitStatus.cancelled,
+            )
+            .order_by(Visit.window_start)
+        ):
+            assert visit.plan_entry_id is not None
+            registered.setdefault(visit.plan_entry_id, visit)
+    return InspectorHome(
+        today=today_visits,
+        upcoming=upcoming,
+        recent=recent,
+        entries=[EntryRow(e, registered.get(e.id)) for e in entries],
+        month=month,
+    )
+
+
+# --- the registration form ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InspectorChoice:
+    id: int
+    name: str
+    credential_number: str | None
+    valid: bool
+    valid_until: date | None
+
+
+@dataclass(frozen=True)
+class RegistrationForm:
+    """What the registration form offers, given what has been entered so far."""
+
+    data: RegistrationInput
+    enterprise: Enterprise | None
+    results: list[Enterprise]
+    entries: list[PlanEntry]
+    inspectors: list[InspectorChoice]
+    items: list[InspectionItem]
+    check: RegistrationCheck | None
+    lead: InspectorChoice
+    month: str  # the month whose plan entries are offered (the window's)
+
+
+def default_window(now: datetime) -> tuple[datetime, datetime]:
+    """Today from the next full hour, for three hours."""
+    local = to_local(now).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = local.astimezone(UTC)
+    return start, start + timedelta(hours=3)
+
+
+def registration_form(
+    session: Session,
+    *,
+    actor: User,
+    data: RegistrationInput,
+    now: datetime,
+    q: str = "",
+    prefill_entry_id: int | None = None,
+    run_check: bool = False,
+) -> RegistrationForm:
+    """The registration form's choices: the chosen enterprise and search results, the
+    enterprise's plan entries for the window's month, the agency's inspectors with their
+    credential validity, the item list; prefilled from a plan entry when asked; with the
+    check's errors and warnings when `run_check`."""
+    lead = _require_inspector(actor)
+    if prefill_entry_id is not None:
+        entry = session.get(PlanEntry, prefill_entry_id)
+        if entry is None or entry.agency_id != actor.agency_id:
+            raise not_found("plan entry")
+        data.enterprise_id = entry.enterprise_id
+        data.plan_entry_id = entry.id
+        data.extra_reason = None
+        data.item_ids = [item.id for item in entry.items]
+    if data.plan_entry_id is not None and not data.item_ids:
+        entry = session.get(PlanEntry, data.plan_entry_id)
+        if entry is not None and entry.agency_id == actor.agency_id:
+            data.item_ids = [item.id for item in entry.items]
+
+    enterprise = session.get(Enterprise, data.enterprise_id) if data.enterprise_id else None
+    results: list[Enterprise] = []
+    if q.strip():
+        results = [
+            e
+            for e in enterprises_service.search_enterprises(session, actor=actor, q=q)
+            if enterprise is None or e.id != enterprise.id
+        ]
+
+    month = to_local(data.window_start or now).strftime("%Y-%m")
+    entries: list[PlanEntry] = []
+    if enterprise is not None:
+        entries = list(
+            session.scalars(
+                select(PlanEntry)
+                .where(
+                    PlanEntry.agency_id == actor.agency_id,
+                    PlanEntry.enterprise_id == enterprise.id,
+                    PlanEntry.month == month,
+                )
+                .options(selectinload(PlanEntry.items), selectinload(PlanEntry.plan))
+                .order_by(PlanEntry.id)
+            )
+        )
+
+    first_day, last_day = window_days(data.window_start, data.window_end, now=now)
+
+    def choice(inspector: Inspector) -> InspectorChoice:
+        member = team_member(inspector, first_day, last_day)
+        return InspectorChoice(
+            id=inspector.id,
+            name=inspector.name,
+            credential_number=member.credential_number,
+            valid=rules.credential_valid(member, first_day, last_day),
+            valid_until=member.valid_until,
+        )
+
+    colleagues = session.scalars(
+        select(Inspector)
+        .where(Inspector.agency_id == actor.agency_id, Inspector.id != lead.id)
+        .options(selectinload(Inspector.credentials))
+        .order_by(Inspector.name, Inspector.id)
+    )
+    choices = [choice(colleague) for colleague in colleagues]
+    check = check_registration(session, actor=actor, data=data, now=now) if run_check else None
+    return RegistrationForm(
+        data=data,
+        enterprise=enterprise,
+        results=results,
+        entries=entries,
+        inspectors=choices,
+        items=items_service.list_items(session),
+        check=check,
+        lead=choice(lead),
+        month=month,
+    )
+
+
+# --- cancelling -----------------------------------------------------------------------------
+
+
+def cancel_visit(
+    session: Session, *, actor: User, public_id: str, reason: str, now: datetime
+) -> Visit:
+    """An inspector of the visit's agency cancels a registered (not yet confirmed) visit.
+    The record stays, with when and why."""
+    _require_inspector(actor)
+    begin_write(session)
+    visit = get_visit(session, actor=actor, public_id=public_id)
+    if visit.status != VisitStatus.registered:
+        raise DomainError(
+            "not_cancellable",
+            "Only a registered visit can be cancelled; this one is %(visit_status)s.",
+            status=409,
+            visit_status=visit.status.value,
+        )
+    reason = reason.strip()
+    if len(reason) < 4:
+        raise validation_error(
+            [FieldError("reason", "Say why the visit is cancelled (at least 4 characters).")]
+        )
+    if len(reason) > MAX_REASON_TEXT:
+        raise validation_error(
+            [
+                FieldError(
+                    "reason",
+                    "The reason can be at most %(max)s characters.",
+                    max=MAX_REASON_TEXT,
+                )
+            ]
+        )
+    visit.status = VisitStatus.cancelled
+    visit.cancelled_at = now
+    visit.cancel_reason = reason
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="visit.cancelled",
+        object_type="visit",
+        object_id=visit.id,
+        visit_id=visit.id,
+        now=now,
+        data={"public_id": visit.public_id, "reason": reason},
+    )
+    session.commit()
+    return visit
