@@ -9,7 +9,7 @@ DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools
 
-.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages
+.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -73,3 +73,7 @@ messages: setup
 	else \
 	  $(BIN)/pybabel init -i webapp/translations/messages.pot -d webapp/translations -l zh_CN; \
 	fi
+
+# Screenshots of the main pages (Chinese demo data) for the README.
+screenshots: setup system-deps
+	$(BIN)/python -m tests.browser.screenshots

@@ -1,0 +1,117 @@
+"""Screenshots of the main pages for the README, from the demo data in Chinese:
+`make screenshots` (writes docs/screenshots/*.png)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+from sqlalchemy import select
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+from webapp.__main__ import migrate
+from webapp.app import create_app
+from webapp.clock import SystemClock
+from webapp.config import Settings
+from webapp.db import make_engine, make_sessionmaker
+from webapp.demo import DEMO_PASSWORD, load
+from webapp.enums import VisitStatus
+from webapp.visits.models import Visit
+
+os.environ.setdefault("DEMO_MODE", "true")  # a throwaway demo database, never a real one
+OUT = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_load_state()
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp())
+    db_url = f"sqlite:///{tmp / 'shots.sqlite3'}"
+    port = _free_port()
+    settings = Settings(
+        database_url=db_url,
+        demo_mode=True,
+        base_url=f"http://127.0.0.1:{port}",
+        sweep_interval_seconds=0,
+    )
+    migrate(db_url)
+    engine = make_engine(db_url)
+    clock = SystemClock()
+    with make_sessionmaker(engine)() as session:
+        load(session, now=clock.now(), settings=settings)
+        today = session.scalars(
+            select(Visit).where(Visit.status == VisitStatus.registered).order_by(Visit.window_start)
+        ).all()
+        live_visit = next(v for v in today if v.window_start <= clock.now() <= v.window_end)
+        public_id = live_visit.public_id
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, clock=clock, engine=engine),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    url = settings.base_url
+    phone = {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 2,
+        "is_mobile": True,
+        "has_touch": True,
+        "locale": "zh-CN",
+        "timezone_id": "Asia/Shanghai",
+    }
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        inspector = browser.new_context(**phone).new_page()
+        sign_in(inspector, url, "inspector1")
+        inspector.screenshot(path=OUT / "1-inspector-home.png", full_page=True)
+        inspector.goto(f"{url}/visits/new")
+        inspector.fill("#q", "化工")
+        inspector.locator("#enterprise-results label").first.click()
+        inspector.wait_for_timeout(600)
+        inspector.locator("#entries input[value=extra]").check()
+        inspector.wait_for_timeout(600)
+        inspector.screenshot(path=OUT / "2-register.png", full_page=True)
+        inspector.goto(f"{url}/visits/{public_id}")
+        inspector.screenshot(path=OUT / "3-visit-card.png", full_page=True)
+        code = inspector.locator("[data-short-code]").inner_text()
+
+        manager = browser.new_context(**phone).new_page()
+        sign_in(manager, url, "manager1")
+        manager.goto(f"{url}/scan?c={code}")
+        manager.screenshot(path=OUT / "4-scan-page.png", full_page=True)
+        manager.click("button.confirm")
+        manager.wait_for_load_state()
+        manager.screenshot(path=OUT / "5-confirmed.png", full_page=True)
+
+        desk = browser.new_context(
+            viewport={"width": 1280, "height": 860}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        ).new_page()
+        sign_in(desk, url, "supervisor1")
+        desk.goto(f"{url}/supervision/flags?state=all")
+        desk.screenshot(path=OUT / "6-supervisor-flags.png", full_page=True)
+        desk.goto(f"{url}/supervision/visits/{public_id}")
+        desk.screenshot(path=OUT / "7-visit-history.png", full_page=True)
+        browser.close()
+    server.should_exit = True
+    print(f"screenshots written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
