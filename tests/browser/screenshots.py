@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
@@ -68,7 +69,7 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     url = settings.base_url
-    phone = {
+    phone: dict[str, Any] = {
         "viewport": {"width": 390, "height": 844},
         "device_scale_factor": 2,
         "is_mobile": True,
