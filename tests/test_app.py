@@ -59,3 +59,22 @@ def test_the_manifest_makes_the_app_installable(client: TestClient) -> None:
     manifest = client.get("/manifest.webmanifest").json()
     assert manifest["display"] == "standalone"
     assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
+
+
+def test_pass_tokens_never_reach_the_access_log() -> None:
+    import logging
+
+    from webapp.app import RedactPasses
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/scan?p=eyJhbGciOi.abc.def&x=1", "1.1", 200),
+        None,
+    )
+    assert RedactPasses().filter(record)
+    assert "eyJ" not in record.getMessage()
+    assert "/scan?p=[redacted]&x=1" in record.getMessage()

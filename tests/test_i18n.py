@@ -16,7 +16,10 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
 def _msgids() -> set[str]:
-    method_map = [("webapp/**.py", "ast"), ("templates/**.html", "jinja2")]
+    method_map = [
+        ("webapp/**.py", "webapp.i18n_extract:extract"),
+        ("templates/**.html", "jinja2"),
+    ]
     options_map = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     found: set[str] = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(

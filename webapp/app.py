@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -26,6 +27,22 @@ from webapp.errors import DomainError
 from webapp.web import LANGUAGES, N_, is_htmx, negotiate_lang, render, translate
 
 log = logging.getLogger("webapp")
+_PASS_IN_URL = re.compile(r"([?&](?:p|c)=)[^&\s]+")
+
+
+class RedactPasses(logging.Filter):
+    """Pass tokens and short codes never reach the access log (a log reader could replay a
+    fresh one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _PASS_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -178,6 +195,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactPasses) for f in access.filters):
+        access.addFilter(RedactPasses())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -477,7 +477,7 @@ def set_credential_status(
     elif status == credential.status:
         errors.append(FieldError("status", "The credential already has this status."))
     if len(note) > 1000:
-        errors.append(FieldError("note", "The reason can be at most 1000 characters."))
+        errors.append(FieldError("note", "The note can be at most 1000 characters."))
     if errors:
         session.rollback()
         raise validation_error(errors)
