@@ -34,10 +34,13 @@ def _name(func: ast.expr) -> str:
     return ""
 
 
-def _literal(node: ast.expr) -> str | None:
+def _literals(node: ast.expr) -> Iterator[str]:
+    """The message literal, or both literals of `"a" if cond else "b"`."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip():
-        return node.value
-    return None
+        yield node.value
+    elif isinstance(node, ast.IfExp):
+        yield from _literals(node.body)
+        yield from _literals(node.orelse)
 
 
 def messages_in(source: str) -> Iterator[tuple[int, str]]:
@@ -47,23 +50,20 @@ def messages_in(source: str) -> Iterator[tuple[int, str]]:
             continue
         index = POSITIONAL.get(_name(node.func))
         if index is not None and len(node.args) > index:
-            text = _literal(node.args[index])
-            if text:
+            for text in _literals(node.args[index]):
                 yield node.lineno, text
         for kw in node.keywords:
             if kw.arg in KEYWORDS:
-                text = _literal(kw.value)
-                if text:
+                for text in _literals(kw.value):
                     yield node.lineno, text
-    # Module-level label tables: {"key": N_("Label")} are caught above; plain dicts named
-    # *_LABELS with literal values are taken too.
+    # Module-level tables: {"key": N_("Label")} are caught above; plain dicts named
+    # *_LABELS or *_MESSAGES with literal values are taken too.
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-            if any(n.endswith("LABELS") for n in names):
+            if any(n.endswith(("LABELS", "MESSAGES")) for n in names):
                 for value in node.value.values:
-                    text = _literal(value) if value is not None else None
-                    if text:
+                    for text in _literals(value):
                         yield value.lineno, text
 
 

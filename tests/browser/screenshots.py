@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 
@@ -111,6 +112,9 @@ def main() -> None:
         desk.screenshot(path=OUT / "7-visit-history.png", full_page=True)
         browser.close()
     server.should_exit = True
+    for png in OUT.glob("*.png"):
+        # 256 colours are plenty for UI screenshots and keep the repository light.
+        Image.open(png).convert("RGB").quantize(256).save(png, optimize=True)
     print(f"screenshots written to {OUT}")
 
 

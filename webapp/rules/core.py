@@ -84,7 +84,11 @@ def extra_visit_at_scan(is_extra: bool, approval: Approval) -> Finding | None:
         rule="extra.needs_approval",
         kind=FlagKind.extra_unapproved,
         severity=Severity.serious,
-        message="Extra visit confirmed before it was approved (approval: %(approval)s).",
+        message=(
+            "Extra visit confirmed although its approval was rejected."
+            if approval == Approval.rejected
+            else "Extra visit confirmed while its approval was still pending."
+        ),
         params={"approval": approval.value},
     )
 
