@@ -674,7 +674,9 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
         "inspector1",
         ents[0],
         at=now - timedelta(days=1),
-        start=max(now - timedelta(hours=1), _local_at(now, 0, 0, 30)),
+        start=max(
+            (now - timedelta(hours=1)).replace(second=0, microsecond=0), _local_at(now, 0, 0, 30)
+        ),
     )
     register("inspector1", ents[1], at=now - timedelta(hours=20), start=_local_at(now, 1, 9))
 
