@@ -4,6 +4,7 @@ next to their fields with the input kept, administrators only."""
 from __future__ import annotations
 
 import io
+import random
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.admin.conftest import AdminPost
 from tests.factories import World, login
 from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit.models import AuditEvent
@@ -72,19 +74,16 @@ def test_admin_pages_need_sign_in(client: TestClient, world: World) -> None:
 
 
 def test_create_agency_and_refusals_keep_input(
-    client: TestClient, db: Session, world: World
+    client: TestClient, admin_post: AdminPost, db: Session, world: World
 ) -> None:
-    token = login(client, "admin")
-    response = client.post(
+    response = admin_post(
         "/admin/agencies",
-        data={
+        {
             "name": "North Town Office",
             "code": "NT-01",
             "level": "town",
-            "parent_id": str(world.county.id),
-            "csrf_token": token,
+            "parent_id": world.county.id,
         },
-        follow_redirects=False,
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/agencies?saved=1"
@@ -95,15 +94,9 @@ def test_create_agency_and_refusals_keep_input(
     assert agency is not None
     assert agency.parent_id == world.county.id
     # a county cannot sit below a town; the code is taken; input comes back
-    response = client.post(
+    response = admin_post(
         "/admin/agencies",
-        data={
-            "name": "Upside Down Bureau",
-            "code": "NT-01",
-            "level": "county",
-            "parent_id": str(agency.id),
-            "csrf_token": token,
-        },
+        {"name": "Upside Down Bureau", "code": "NT-01", "level": "county", "parent_id": agency.id},
     )
     assert response.status_code == 422
     assert set(_field_error(response.text)) == {"code", "parent_id"}
@@ -113,7 +106,7 @@ def test_create_agency_and_refusals_keep_input(
     assert db.scalar(select(func.count(Agency.id)).where(Agency.name == "Upside Down Bureau")) == 0
 
 
-def _inspector_form(world: World, token: str, **changes: str) -> dict[str, str]:
+def _inspector_form(world: World, **changes: str) -> dict[str, str]:
     form = {
         "name": "Erin Zhou",
         "agency_id": str(world.town.id),
@@ -122,21 +115,18 @@ def _inspector_form(world: World, token: str, **changes: str) -> dict[str, str]:
         "valid_from": "2026-01-01",
         "valid_until": "2030-12-31",
         "status": "valid",
-        "csrf_token": token,
     }
     form.update(changes)
     return form
 
 
 def test_create_inspector_with_photo_reencoded_small(
-    client: TestClient, db: Session, world: World
+    client: TestClient, admin_post: AdminPost, db: Session, world: World
 ) -> None:
-    token = login(client, "admin")
-    response = client.post(
+    response = admin_post(
         "/admin/inspectors",
-        data=_inspector_form(world, token),
+        _inspector_form(world),
         files={"photo": ("erin.png", _png(900, 1200, "RGBA"), "image/png")},
-        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     inspector = db.scalar(select(Inspector).where(Inspector.name == "Erin Zhou"))
@@ -166,17 +156,14 @@ def test_create_inspector_with_photo_reencoded_small(
     ],
 )
 def test_bad_photo_is_refused_and_nothing_is_written(
-    client: TestClient,
+    admin_post: AdminPost,
     db: Session,
     world: World,
     upload: tuple[str, bytes, str],
     message: str,
 ) -> None:
-    token = login(client, "admin")
     before = db.scalar(select(func.count(AuditEvent.id)))
-    response = client.post(
-        "/admin/inspectors", data=_inspector_form(world, token), files={"photo": upload}
-    )
+    response = admin_post("/admin/inspectors", _inspector_form(world), files={"photo": upload})
     assert response.status_code == 422
     assert _field_error(response.text) == ["photo"]
     assert message in response.text
@@ -189,16 +176,11 @@ def test_bad_photo_is_refused_and_nothing_is_written(
     assert db.scalar(select(func.count(AuditEvent.id))) == before
 
 
-def test_credential_dates_and_number_are_checked(
-    client: TestClient, db: Session, world: World
-) -> None:
-    token = login(client, "admin")
+def test_credential_dates_and_number_are_checked(admin_post: AdminPost, world: World) -> None:
     taken = world.alice.credentials[0].number
-    response = client.post(
+    response = admin_post(
         "/admin/inspectors",
-        data=_inspector_form(
-            world, token, valid_from="2027-01-01", valid_until="2026-01-01", number=taken
-        ),
+        _inspector_form(world, valid_from="2027-01-01", valid_until="2026-01-01", number=taken),
     )
     assert response.status_code == 422
     assert set(_field_error(response.text)) == {"number", "valid_until"}
@@ -207,34 +189,26 @@ def test_credential_dates_and_number_are_checked(
 
 
 def test_add_credential_and_change_its_status_audited(
-    client: TestClient, db: Session, world: World
+    admin_post: AdminPost, db: Session, world: World
 ) -> None:
-    token = login(client, "admin")
-    response = client.post(
+    response = admin_post(
         f"/admin/inspectors/{world.bob.id}/credentials",
-        data={
+        {
             "number": "JZ-RENEW-1",
-            "issuing_agency_id": str(world.county.id),
+            "issuing_agency_id": world.county.id,
             "valid_from": "2027-11-16",
             "valid_until": "2032-11-15",
             "status": "valid",
-            "csrf_token": token,
         },
-        follow_redirects=False,
     )
     assert response.status_code == 303
     credential = db.scalar(select(Credential).where(Credential.number == "JZ-RENEW-1"))
     assert credential is not None
     assert credential.inspector_id == world.bob.id
-    response = client.post(
-        f"/admin/credentials/{credential.id}/status",
-        data={
-            "inspector_id": str(world.bob.id),
-            "status": "suspended",
-            "note": "Under investigation",
-            "csrf_token": token,
-        },
-        follow_redirects=False,
+    status_url = f"/admin/credentials/{credential.id}/status"
+    response = admin_post(
+        status_url,
+        {"inspector_id": world.bob.id, "status": "suspended", "note": "Under investigation"},
     )
     assert response.status_code == 303
     db.rollback()
@@ -246,31 +220,19 @@ def test_add_credential_and_change_its_status_audited(
     assert '"to":"suspended"' in event.data
     assert "Under investigation" in event.data
     # the same status again is refused next to the status field
-    response = client.post(
-        f"/admin/credentials/{credential.id}/status",
-        data={"inspector_id": str(world.bob.id), "status": "suspended", "csrf_token": token},
-    )
+    response = admin_post(status_url, {"inspector_id": world.bob.id, "status": "suspended"})
     assert response.status_code == 422
     assert "The credential already has this status." in response.text
 
 
-def test_replace_photo_refuses_a_gif(client: TestClient, db: Session, world: World) -> None:
-    token = login(client, "admin")
+def test_replace_photo_refuses_a_gif(admin_post: AdminPost, db: Session, world: World) -> None:
     buf = io.BytesIO()
     Image.new("RGB", (40, 60)).save(buf, format="GIF")
-    response = client.post(
-        f"/admin/inspectors/{world.alice.id}/photo",
-        data={"csrf_token": token},
-        files={"photo": ("a.gif", buf.getvalue(), "image/gif")},
-    )
+    photo_url = f"/admin/inspectors/{world.alice.id}/photo"
+    response = admin_post(photo_url, files={"photo": ("a.gif", buf.getvalue(), "image/gif")})
     assert response.status_code == 422
     assert "must be a JPEG or PNG picture; this one is GIF" in response.text
-    response = client.post(
-        f"/admin/inspectors/{world.alice.id}/photo",
-        data={"csrf_token": token},
-        files={"photo": ("a.png", _png(300, 400), "image/png")},
-        follow_redirects=False,
-    )
+    response = admin_post(photo_url, files={"photo": ("a.png", _png(300, 400), "image/png")})
     assert response.status_code == 303
     db.rollback()
     db.expire_all()
@@ -279,7 +241,7 @@ def test_replace_photo_refuses_a_gif(client: TestClient, db: Session, world: Wor
     assert alice.photo_type == "image/jpeg"
 
 
-def _enterprise_form(world: World, token: str, code: str) -> dict[str, str]:
+def _enterprise_form(world: World, code: str) -> dict[str, str]:
     return {
         "name": "Gamma Steel Works",
         "uscc": code,
@@ -288,18 +250,14 @@ def _enterprise_form(world: World, token: str, code: str) -> dict[str, str]:
         "enterprise_class": "hazchem_metallurgy",
         "risk_grade": "2",
         "agency_id": str(world.county.id),
-        "csrf_token": token,
     }
 
 
-def test_create_enterprise_and_search_it(client: TestClient, db: Session, world: World) -> None:
-    import random
-
-    token = login(client, "admin")
+def test_create_enterprise_and_search_it(
+    client: TestClient, admin_post: AdminPost, db: Session, world: World
+) -> None:
     code = uscc.generate(random.Random(7))
-    response = client.post(
-        "/admin/enterprises", data=_enterprise_form(world, token, code), follow_redirects=False
-    )
+    response = admin_post("/admin/enterprises", _enterprise_form(world, code))
     assert response.status_code == 303, response.text
     assert db.scalar(select(Enterprise.name).where(Enterprise.uscc == code)) == "Gamma Steel Works"
     html = client.get("/admin/enterprises?q=gamma").text
@@ -310,16 +268,11 @@ def test_create_enterprise_and_search_it(client: TestClient, db: Session, world:
 
 
 def test_bad_credit_code_names_the_expected_check_character(
-    client: TestClient, db: Session, world: World
+    admin_post: AdminPost, db: Session, world: World
 ) -> None:
-    import random
-
-    token = login(client, "admin")
     good = uscc.generate(random.Random(11))
     wrong = next(c for c in uscc.ALPHABET if c != good[-1])
-    response = client.post(
-        "/admin/enterprises", data=_enterprise_form(world, token, good[:17] + wrong)
-    )
+    response = admin_post("/admin/enterprises", _enterprise_form(world, good[:17] + wrong))
     assert response.status_code == 422
     assert _field_error(response.text) == ["uscc"]
     assert f"it must be &#39;{good[-1]}&#39;, not &#39;{wrong}&#39;" in response.text
@@ -331,58 +284,44 @@ def test_bad_credit_code_names_the_expected_check_character(
     )
 
 
-def test_create_item(client: TestClient, db: Session, world: World) -> None:
-    token = login(client, "admin")
-    response = client.post(
+def test_create_item(admin_post: AdminPost, db: Session) -> None:
+    response = admin_post(
         "/admin/items",
-        data={
+        {
             "code": "aq-900",
             "title": "Emergency drills",
             "legal_basis": "Work Safety Law, Article 81",
             "description": "Drill records of the last year",
             "max_per_year": "2",
-            "csrf_token": token,
         },
-        follow_redirects=False,
     )
     assert response.status_code == 303
     item = db.scalar(select(InspectionItem).where(InspectionItem.code == "AQ-900"))
     assert item is not None
     assert item.max_per_year == 2
-    response = client.post(
+    response = admin_post(
         "/admin/items",
-        data={
-            "code": "AQ-901",
-            "title": "x",
-            "legal_basis": "y",
-            "max_per_year": "often",
-            "csrf_token": token,
-        },
+        {"code": "AQ-901", "title": "x", "legal_basis": "y", "max_per_year": "often"},
     )
     assert response.status_code == 422
     assert _field_error(response.text) == ["max_per_year"]
-    response = client.post(
-        "/admin/items", data={"code": "AQ-900", "title": "", "legal_basis": "", "csrf_token": token}
-    )
+    response = admin_post("/admin/items", {"code": "AQ-900", "title": "", "legal_basis": ""})
     assert response.status_code == 422
     assert set(_field_error(response.text)) == {"code", "title", "legal_basis"}
 
 
 def test_create_plan_and_add_entries_by_code_and_by_pick(
-    client: TestClient, db: Session, world: World
+    client: TestClient, admin_post: AdminPost, db: Session, world: World
 ) -> None:
-    token = login(client, "admin")
-    response = client.post(
+    response = admin_post(
         "/admin/plans",
-        data={
-            "agency_id": str(world.town.id),
+        {
+            "agency_id": world.town.id,
             "kind": "monthly",
             "year": "2026",
             "month": "12",
             "title": "Town plan 2026-12",
-            "csrf_token": token,
         },
-        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     plan = db.scalar(select(Plan).where(Plan.title == "Town plan 2026-12"))
@@ -390,30 +329,22 @@ def test_create_plan_and_add_entries_by_code_and_by_pick(
     assert response.headers["location"] == f"/admin/plans/{plan.id}?saved=1"
     # by credit code (typed with spaces and in lower case)
     code = world.ent_a.uscc
-    response = client.post(
+    response = admin_post(
         f"/admin/plans/{plan.id}/entries",
-        data={
+        {
             "enterprise_code": f" {code[:9].lower()} {code[9:]}",
             "month": "2026-12",
             "item_ids": [str(world.items[0].id), str(world.items[1].id)],
             "note": "Joint with fire brigade",
-            "csrf_token": token,
         },
-        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     # by a pick from the search results
     fragment = client.get("/admin/enterprises/search?enterprise_code=Beta").text
     assert f'name="enterprise_id" value="{world.ent_b.id}"' in fragment
-    response = client.post(
+    response = admin_post(
         f"/admin/plans/{plan.id}/entries",
-        data={
-            "enterprise_id": str(world.ent_b.id),
-            "month": "2026-12",
-            "item_ids": [str(world.items[2].id)],
-            "csrf_token": token,
-        },
-        follow_redirects=False,
+        {"enterprise_id": world.ent_b.id, "month": "2026-12", "item_ids": [str(world.items[2].id)]},
     )
     assert response.status_code == 303
     db.rollback()  # a fresh snapshot of what the app wrote
@@ -426,44 +357,27 @@ def test_create_plan_and_add_entries_by_code_and_by_pick(
     assert "Joint with fire brigade" in page
 
 
-def test_plan_entry_refusals_are_next_to_their_fields(
-    client: TestClient, db: Session, world: World
-) -> None:
-    token = login(client, "admin")
-    plan_id = world.entry_a.plan_id
-    response = client.post(
-        f"/admin/plans/{plan_id}/entries",
-        data={"enterprise_code": "91320581MA1X2Y3Z4", "month": "2026-13", "csrf_token": token},
-    )
+def test_plan_entry_refusals_are_next_to_their_fields(admin_post: AdminPost, world: World) -> None:
+    entries_url = f"/admin/plans/{world.entry_a.plan_id}/entries"
+    response = admin_post(entries_url, {"enterprise_code": "91320581MA1X2Y3Z4", "month": "2026-13"})
     assert response.status_code == 422
     assert set(_field_error(response.text)) == {"enterprise_id", "month", "item_ids"}
     assert 'value="91320581MA1X2Y3Z4"' in response.text
     # a valid code nobody has
-    import random
-
     unknown = uscc.generate(random.Random(99))
-    response = client.post(
-        f"/admin/plans/{plan_id}/entries",
-        data={
-            "enterprise_code": unknown,
-            "month": world.month,
-            "item_ids": [str(world.items[0].id)],
-            "csrf_token": token,
-        },
-    )
+    one_item = {"month": world.month, "item_ids": [str(world.items[0].id)]}
+    response = admin_post(entries_url, {"enterprise_code": unknown, **one_item})
     assert response.status_code == 422
     assert f"No enterprise has the credit code {unknown}" in response.text
     # nothing given at all
-    response = client.post(
-        f"/admin/plans/{plan_id}/entries",
-        data={"month": world.month, "item_ids": [str(world.items[0].id)], "csrf_token": token},
-    )
+    response = admin_post(entries_url, one_item)
     assert response.status_code == 422
     assert "Type the enterprise&#39;s credit code, or search by name" in response.text
 
 
-def test_create_accounts_for_each_role(client: TestClient, db: Session, world: World) -> None:
-    token = login(client, "admin")
+def test_create_accounts_for_each_role(
+    client: TestClient, admin_post: AdminPost, db: Session, world: World
+) -> None:
     cases = [
         {"username": "mgr.alpha2", "role": "manager", "enterprise_code": world.ent_a.uscc},
         {"username": "sup.town", "role": "supervisor", "agency_id": str(world.town.id)},
@@ -472,9 +386,7 @@ def test_create_accounts_for_each_role(client: TestClient, db: Session, world: W
     ]
     for case in cases:
         data = {"display_name": case["username"], "password": "long-enough-pw", **case}
-        response = client.post(
-            "/admin/accounts", data={**data, "csrf_token": token}, follow_redirects=False
-        )
+        response = admin_post("/admin/accounts", data)
         assert response.status_code == 303, response.text
     users = {u.username: u for u in db.scalars(select(User))}
     assert users["mgr.alpha2"].enterprise_id == world.ent_a.id
@@ -485,19 +397,15 @@ def test_create_accounts_for_each_role(client: TestClient, db: Session, world: W
     assert "mgr.alpha2" in html
 
 
-def test_account_refusals_keep_input_but_never_the_password(
-    client: TestClient, db: Session, world: World
-) -> None:
-    token = login(client, "admin")
-    response = client.post(
+def test_account_refusals_keep_input_but_never_the_password(admin_post: AdminPost) -> None:
+    response = admin_post(
         "/admin/accounts",
-        data={
+        {
             "username": "manager1",
             "display_name": "Someone",
             "password": "short-pw",
             "role": "manager",
             "enterprise_code": "NOT-A-CODE",
-            "csrf_token": token,
         },
     )
     assert response.status_code == 422
@@ -538,11 +446,8 @@ def test_disabling_an_account_ends_its_session(
         assert victim.get("/supervision/flags").status_code == 200
 
 
-def test_admin_cannot_disable_themselves(client: TestClient, db: Session, world: World) -> None:
-    token = login(client, "admin")
-    response = client.post(
-        f"/admin/accounts/{world.admin.id}/active", data={"active": "0", "csrf_token": token}
-    )
+def test_admin_cannot_disable_themselves(admin_post: AdminPost, db: Session, world: World) -> None:
+    response = admin_post(f"/admin/accounts/{world.admin.id}/active", {"active": "0"})
     assert response.status_code == 409
     assert "You cannot disable your own account" in response.text
     db.rollback()
@@ -550,24 +455,22 @@ def test_admin_cannot_disable_themselves(client: TestClient, db: Session, world:
     assert db.get(User, world.admin.id).is_active  # type: ignore[union-attr]
 
 
-def test_unknown_records_answer_not_found(client: TestClient, world: World) -> None:
-    token = login(client, "admin")
-    response = client.post(
+def test_unknown_records_answer_not_found(
+    client: TestClient, admin_post: AdminPost, world: World
+) -> None:
+    response = admin_post(
         "/admin/plans/9999/entries",
-        data={
+        {
             "enterprise_code": world.ent_a.uscc,
             "month": world.month,
             "item_ids": [str(world.items[0].id)],
-            "csrf_token": token,
         },
     )
     assert response.status_code == 404
     assert "Not found" in response.text
-    response = client.post(
-        "/admin/inspectors/9999/credentials", data={"number": "X-1", "csrf_token": token}
-    )
+    response = admin_post("/admin/inspectors/9999/credentials", {"number": "X-1"})
     assert response.status_code == 404
-    response = client.post("/admin/accounts/9999/active", data={"active": "0", "csrf_token": token})
+    response = admin_post("/admin/accounts/9999/active", {"active": "0"})
     assert response.status_code == 404
     assert client.get("/admin/inspectors/9999").status_code == 404
     assert client.get("/admin/plans/9999").status_code == 404

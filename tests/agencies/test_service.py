@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World
@@ -26,6 +26,36 @@ def _image(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
 
 def _fields(exc: pytest.ExceptionInfo[DomainError]) -> set[str]:
     return {e.field for e in exc.value.errors}
+
+
+def _create_inspector(db: Session, world: World, now: datetime, **changes: object) -> Inspector:
+    """Admin creates Fay (county) with credential JZ-NEW, valid on 2026-01-01, no photo."""
+    fields: dict[str, object] = {
+        "name": "Fay",
+        "agency_id": world.county.id,
+        "photo": None,
+        "credential_number": "JZ-NEW",
+        "issuing_agency_id": world.county.id,
+        "valid_from": date(2026, 1, 1),
+        "valid_until": date(2026, 1, 1),
+        "status": CredentialStatus.valid,
+    }
+    fields.update(changes)
+    return service.create_inspector(db, actor=world.admin, now=now, **fields)  # type: ignore[arg-type]
+
+
+def _add_credential(db: Session, world: World, now: datetime, **changes: object) -> Credential:
+    """Admin renews Carol's (expired) credential: JZ-RENEWED, 2026-11-01 to 2031-10-31."""
+    fields: dict[str, object] = {
+        "inspector_id": world.carol_expired.id,
+        "number": "JZ-RENEWED",
+        "issuing_agency_id": world.county.id,
+        "valid_from": date(2026, 11, 1),
+        "valid_until": date(2031, 10, 31),
+        "status": CredentialStatus.valid,
+    }
+    fields.update(changes)
+    return service.add_credential(db, actor=world.admin, now=now, **fields)  # type: ignore[arg-type]
 
 
 # --- photos ----------------------------------------------------------------------------------
@@ -186,34 +216,18 @@ def test_agency_and_inspector_lists_follow_scope(db: Session, world: World) -> N
 
 def test_create_inspector_all_or_nothing(db: Session, world: World, now: datetime) -> None:
     with pytest.raises(DomainError) as caught:
-        service.create_inspector(
+        _create_inspector(
             db,
-            actor=world.admin,
-            name="Fay",
-            agency_id=world.county.id,
+            world,
+            now,
             photo=b"not a photo",
-            credential_number="JZ-NEW",
             issuing_agency_id=None,
-            valid_from=date(2026, 1, 1),
             valid_until=None,
             status=None,
-            now=now,
         )
     assert _fields(caught) == {"photo", "issuing_agency_id", "valid_until", "status"}
     assert db.scalar(select(func.count(Inspector.id)).where(Inspector.name == "Fay")) == 0
-    inspector = service.create_inspector(
-        db,
-        actor=world.admin,
-        name="Fay",
-        agency_id=world.county.id,
-        photo=None,
-        credential_number="JZ-NEW",
-        issuing_agency_id=world.county.id,
-        valid_from=date(2026, 1, 1),
-        valid_until=date(2026, 1, 1),
-        status=CredentialStatus.valid,
-        now=now,
-    )
+    inspector = _create_inspector(db, world, now)
     assert inspector.photo is None
     assert [c.number for c in inspector.credentials] == ["JZ-NEW"]
 
@@ -252,31 +266,36 @@ def test_credential_status_change_is_audited(db: Session, world: World, now: dat
 
 
 def test_add_credential_checks_and_records(db: Session, world: World, now: datetime) -> None:
-    credential = service.add_credential(
-        db,
-        actor=world.admin,
-        inspector_id=world.carol_expired.id,
-        number="JZ-RENEWED",
-        issuing_agency_id=world.county.id,
-        valid_from=date(2026, 11, 1),
-        valid_until=date(2031, 10, 31),
-        status=CredentialStatus.valid,
-        now=now,
-    )
+    credential = _add_credential(db, world, now)
     assert credential.inspector_id == world.carol_expired.id
     with pytest.raises(DomainError) as caught:
-        service.add_credential(
-            db,
-            actor=world.admin,
-            inspector_id=world.carol_expired.id,
-            number="JZ-RENEWED",
-            issuing_agency_id=world.county.id,
-            valid_from=date(2026, 11, 1),
-            valid_until=date(2026, 10, 31),
-            status=CredentialStatus.valid,
-            now=now,
-        )
+        _add_credential(db, world, now, valid_until=date(2026, 10, 31))
     assert _fields(caught) == {"number", "valid_until"}
     assert (
         db.scalar(select(func.count(Credential.id)).where(Credential.number == "JZ-RENEWED")) == 1
     )
+    events = db.scalars(
+        select(AuditEvent.action).where(AuditEvent.object_id == str(credential.id))
+    ).all()
+    assert events == ["credential.added"]
+
+
+def test_a_new_inspector_and_their_credential_are_audited_in_order(
+    db: Session, world: World, now: datetime
+) -> None:
+    inspector = _create_inspector(db, world, now)
+    [credential] = inspector.credentials
+    rows = db.execute(
+        select(AuditEvent.action, AuditEvent.object_id).order_by(AuditEvent.id.desc()).limit(2)
+    ).all()
+    assert [tuple(r) for r in reversed(rows)] == [
+        ("inspector.created", str(inspector.id)),
+        ("credential.added", str(credential.id)),
+    ]
+
+
+def test_list_inspectors_leaves_the_photos_in_the_database(db: Session, world: World) -> None:
+    db.expunge_all()  # what the world fixture loaded is forgotten: the list loads afresh
+    listed = service.list_inspectors(db, actor=world.admin)
+    assert {"photo"} <= inspect(listed[0]).unloaded
+    assert all(i.photo_type for i in listed)  # whether there is a photo, without reading it

@@ -330,7 +330,9 @@ def test_cancelled_and_outside_window_are_refused_in_plain_words(
     page = en.get(_path(url_of(cancelled, now=now, settings=settings)))
     assert "This visit was cancelled" in page.text
     page = en.get(_path(url_of(later, now=now, settings=settings)))
-    assert "This visit is not registered for this time: its time window is 14:00 – 17:00." in page.text
+    assert (
+        "This visit is not registered for this time: its time window is 14:00 – 17:00." in page.text
+    )
     for visit, status, code in (
         (cancelled, 409, "visit_cancelled"),
         (later, 409, "outside_window"),

@@ -4,37 +4,39 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import World, api_token, make_enterprise, make_flag, make_scan, make_visit
+from tests.factories import World, api_token, make_enterprise, make_flag, make_scan
+from tests.supervision.helpers import extra_visit
 from webapp.enums import Approval
 from webapp.supervision.models import FlagResolution
 from webapp.visits.models import Visit, VisitDecision
 
 
 def _extra(db: Session, world: World, now: datetime) -> Visit:
-    visit = make_visit(
+    return extra_visit(
         db,
-        agency=world.county,
-        enterprise=world.ent_b,
-        inspectors=[world.alice, world.bob],
-        items=world.items[2:],
-        registered_by=world.inspector1,
+        world,
+        now,
         extra_reason="remote_clue",
         extra_reason_text="Gas sensor offline for two days",
-        now=now,
     )
-    db.commit()
-    return visit
+
+
+def _decide(
+    client: TestClient, visit: Visit, headers: dict[str, str], **body: str
+) -> httpx.Response:
+    url = f"/api/v1/visits/{visit.public_id}/decision"
+    response: httpx.Response = client.post(url, json=body, headers=headers)
+    return response
 
 
 def _problem(response: object, status: int, code: str) -> dict[str, object]:
-    from httpx import Response
-
-    assert isinstance(response, Response)
+    assert isinstance(response, httpx.Response)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, object] = response.json()
@@ -143,51 +145,16 @@ def test_get_and_resolve_a_flag(
 def test_decide_by_api(client: TestClient, db: Session, world: World, now: datetime) -> None:
     visit = _extra(db, world, now)
     headers = api_token(client, "supervisor1")
-    _problem(
-        client.post(
-            f"/api/v1/visits/{visit.public_id}/decision",
-            json={"decision": "rejected"},
-            headers=headers,
-        ),
-        422,
-        "validation_error",
-    )
-    _problem(
-        client.post(
-            f"/api/v1/visits/{visit.public_id}/decision",
-            json={"decision": "pending"},
-            headers=headers,
-        ),
-        422,
-        "validation_error",
-    )
-    _problem(
-        client.post(
-            f"/api/v1/visits/{visit.public_id}/decision",
-            json={"decision": "approved"},
-            headers=api_token(client, "supervisor9"),
-        ),
-        404,
-        "not_found",
-    )
-    ok = client.post(
-        f"/api/v1/visits/{visit.public_id}/decision",
-        json={"decision": "rejected", "note": "Use the plan visit next week."},
-        headers=headers,
-    )
+    _problem(_decide(client, visit, headers, decision="rejected"), 422, "validation_error")
+    _problem(_decide(client, visit, headers, decision="pending"), 422, "validation_error")
+    other = api_token(client, "supervisor9")
+    _problem(_decide(client, visit, other, decision="approved"), 404, "not_found")
+    ok = _decide(client, visit, headers, decision="rejected", note="Use the plan visit next week.")
     assert ok.status_code == 200
     body = ok.json()
     assert body["approval"] == "rejected"
     assert [d["note"] for d in body["decisions"]] == ["Use the plan visit next week."]
-    again = _problem(
-        client.post(
-            f"/api/v1/visits/{visit.public_id}/decision",
-            json={"decision": "approved"},
-            headers=headers,
-        ),
-        409,
-        "not_pending",
-    )
+    again = _problem(_decide(client, visit, headers, decision="approved"), 409, "not_pending")
     assert "already rejected" in str(again["detail"])
     db.rollback()
     assert db.scalar(select(func.count(VisitDecision.id))) == 1
@@ -199,15 +166,8 @@ def test_decide_is_forbidden_to_others(
     client: TestClient, db: Session, world: World, now: datetime, who: str
 ) -> None:
     visit = _extra(db, world, now)
-    _problem(
-        client.post(
-            f"/api/v1/visits/{visit.public_id}/decision",
-            json={"decision": "approved"},
-            headers=api_token(client, who),
-        ),
-        403,
-        "forbidden",
-    )
+    headers = api_token(client, who)
+    _problem(_decide(client, visit, headers, decision="approved"), 403, "forbidden")
 
 
 def test_history_by_api(client: TestClient, db: Session, world: World, now: datetime) -> None:

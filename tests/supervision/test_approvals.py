@@ -2,57 +2,57 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import World, login, make_enterprise, make_flag, make_visit
+from tests.factories import World, login, make_enterprise, make_flag, make_inspector
+from tests.supervision.helpers import extra_visit, planned_visit
 from webapp.audit.models import AuditEvent
+from webapp.auth.models import User
 from webapp.enums import Approval, VisitStatus
 from webapp.errors import DomainError
 from webapp.supervision import service
+from webapp.visits import service as visits_service
 from webapp.visits.models import Visit, VisitDecision
 
 
-def _extra(db: Session, world: World, now: datetime, **kw: object) -> Visit:
-    visit = make_visit(
-        db,
-        agency=kw.pop("agency", world.county),  # type: ignore[arg-type]
-        enterprise=kw.pop("enterprise", world.ent_b),  # type: ignore[arg-type]
-        inspectors=[world.alice, world.bob],
-        items=world.items[2:],
-        registered_by=world.inspector1,
-        extra_reason="complaint",
-        extra_reason_text="Hotline 12345: blocked fire exit reported",
-        now=now,
-        **kw,  # type: ignore[arg-type]
+def _decide(
+    db: Session,
+    visit: Visit,
+    actor: User,
+    now: datetime,
+    decision: Approval = Approval.approved,
+    note: str = "",
+) -> Visit:
+    return service.decide_extra_visit(
+        db, actor=actor, public_id=visit.public_id, decision=decision, note=note, now=now
     )
-    db.commit()
-    return visit
+
+
+def _post_decision(client: TestClient, public_id: str, token: str, **form: str) -> httpx.Response:
+    response: httpx.Response = client.post(
+        f"/supervision/approvals/{public_id}",
+        data={**form, "csrf_token": token},
+        follow_redirects=False,
+    )
+    return response
 
 
 def test_approvals_page_lists_pending_extra_visits_in_scope(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
-    pending = _extra(db, world, now)
-    _extra(db, world, now, approval="approved")
-    _extra(db, world, now, status="cancelled")
+    pending = extra_visit(db, world, now)
+    extra_visit(db, world, now, approval="approved")
+    extra_visit(db, world, now, status="cancelled")
     far = make_enterprise(db, agency=world.other_county, now=now)
-    other = _extra(db, world, now, agency=world.other_county, enterprise=far)
-    planned = make_visit(
-        db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        inspectors=[world.alice, world.bob],
-        items=world.items[:1],
-        registered_by=world.inspector1,
-        plan_entry=world.entry_a,
-        now=now,
-    )
-    db.commit()
+    other = extra_visit(db, world, now, agency=world.other_county, enterprise=far)
+    planned = planned_visit(db, world, now)
     login(client, "supervisor1")
     html = client.get("/supervision/approvals").text
     assert html.count('<section class="card" id="visit-') == 1
@@ -69,13 +69,9 @@ def test_approvals_page_lists_pending_extra_visits_in_scope(
 def test_approve_through_the_page(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
-    visit = _extra(db, world, now)
+    visit = extra_visit(db, world, now)
     token = login(client, "supervisor1")
-    response = client.post(
-        f"/supervision/approvals/{visit.public_id}",
-        data={"decision": "approved", "note": "", "csrf_token": token},
-        follow_redirects=False,
-    )
+    response = _post_decision(client, visit.public_id, token, decision="approved", note="")
     assert response.status_code == 303
     page = client.get(response.headers["location"]).text
     assert "Decision recorded." in page
@@ -94,23 +90,18 @@ def test_approve_through_the_page(
 
 
 def test_reject_needs_a_note(client: TestClient, db: Session, world: World, now: datetime) -> None:
-    visit = _extra(db, world, now)
+    visit = extra_visit(db, world, now)
     token = login(client, "supervisor1")
-    response = client.post(
-        f"/supervision/approvals/{visit.public_id}",
-        data={"decision": "rejected", "note": " ", "csrf_token": token},
-    )
+    response = _post_decision(client, visit.public_id, token, decision="rejected", note=" ")
     assert response.status_code == 422
     assert "Write a note: why the extra visit is rejected." in response.text
     assert db.scalar(select(func.count(VisitDecision.id))) == 0
-    response = client.post(
-        f"/supervision/approvals/{visit.public_id}",
-        data={
-            "decision": "rejected",
-            "note": "Merge with next week's plan visit",
-            "csrf_token": token,
-        },
-        follow_redirects=False,
+    response = _post_decision(
+        client,
+        visit.public_id,
+        token,
+        decision="rejected",
+        note="Merge with next week's plan visit",
     )
     assert response.status_code == 303
     db.rollback()
@@ -124,48 +115,17 @@ def test_reject_needs_a_note(client: TestClient, db: Session, world: World, now:
 def test_a_decision_is_final_and_planned_visits_have_none(
     db: Session, world: World, now: datetime
 ) -> None:
-    visit = _extra(db, world, now)
-    service.decide_extra_visit(
-        db,
-        actor=world.supervisor,
-        public_id=visit.public_id,
-        decision=Approval.approved,
-        note="ok",
-        now=now,
-    )
+    visit = extra_visit(db, world, now)
+    _decide(db, visit, world.supervisor, now, note="ok")
     with pytest.raises(DomainError) as caught:
-        service.decide_extra_visit(
-            db,
-            actor=world.admin,
-            public_id=visit.public_id,
-            decision=Approval.rejected,
-            note="changed my mind",
-            now=now,
-        )
+        _decide(db, visit, world.admin, now, Approval.rejected, note="changed my mind")
     assert caught.value.code == "not_pending"
     assert caught.value.status == 409
     assert "already approved" in caught.value.message
     db.rollback()
-    planned = make_visit(
-        db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        inspectors=[world.alice, world.bob],
-        items=world.items[:1],
-        registered_by=world.inspector1,
-        plan_entry=world.entry_a,
-        now=now,
-    )
-    db.commit()
+    planned = planned_visit(db, world, now)
     with pytest.raises(DomainError) as caught:
-        service.decide_extra_visit(
-            db,
-            actor=world.supervisor,
-            public_id=planned.public_id,
-            decision=Approval.approved,
-            note="",
-            now=now,
-        )
+        _decide(db, planned, world.supervisor, now)
     assert caught.value.code == "not_pending"
     assert "planned visit" in caught.value.message
     db.rollback()
@@ -175,17 +135,11 @@ def test_a_decision_is_final_and_planned_visits_have_none(
 def test_out_of_scope_and_unknown_visits_are_not_found(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
-    visit = _extra(db, world, now)
+    visit = extra_visit(db, world, now)
     token = login(client, "supervisor9")
-    response = client.post(
-        f"/supervision/approvals/{visit.public_id}",
-        data={"decision": "approved", "csrf_token": token},
-    )
+    response = _post_decision(client, visit.public_id, token, decision="approved")
     assert response.status_code == 404
-    response = client.post(
-        "/supervision/approvals/no-such-visit",
-        data={"decision": "approved", "csrf_token": token},
-    )
+    response = _post_decision(client, "no-such-visit", token, decision="approved")
     assert response.status_code == 404
     db.rollback()
     db.expire_all()
@@ -196,15 +150,8 @@ def test_town_visit_is_decided_by_the_county_supervisor(
     db: Session, world: World, now: datetime
 ) -> None:
     town_ent = make_enterprise(db, agency=world.town, now=now)
-    visit = _extra(db, world, now, agency=world.town, enterprise=town_ent)
-    decided = service.decide_extra_visit(
-        db,
-        actor=world.supervisor,
-        public_id=visit.public_id,
-        decision=Approval.approved,
-        note="",
-        now=now,
-    )
+    visit = extra_visit(db, world, now, agency=world.town, enterprise=town_ent)
+    decided = _decide(db, visit, world.supervisor, now)
     assert decided.approval == Approval.approved
 
 
@@ -212,31 +159,23 @@ def test_town_visit_is_decided_by_the_county_supervisor(
 def test_only_supervisors_and_admins_decide(
     db: Session, world: World, now: datetime, who: str
 ) -> None:
-    visit = _extra(db, world, now)
+    visit = extra_visit(db, world, now)
     actor = world.inspector1 if who == "inspector1" else world.manager_a
     with pytest.raises(DomainError) as caught:
-        service.decide_extra_visit(
-            db,
-            actor=actor,
-            public_id=visit.public_id,
-            decision=Approval.approved,
-            note="",
-            now=now,
-        )
+        _decide(db, visit, actor, now)
     assert caught.value.code == "forbidden"
 
 
 def test_decision_after_the_scan_keeps_the_flag(db: Session, world: World, now: datetime) -> None:
-    visit = _extra(db, world, now, status="confirmed")
+    visit = extra_visit(db, world, now, status="confirmed")
     flag = make_flag(db, kind="extra_unapproved", agency=world.county, visit=visit, now=now)
     db.commit()
-    service.decide_extra_visit(
+    _decide(
         db,
-        actor=world.supervisor,
-        public_id=visit.public_id,
-        decision=Approval.approved,
+        visit,
+        world.supervisor,
+        now + timedelta(hours=1),
         note="Approved afterwards: the complaint was genuine",
-        now=now + timedelta(hours=1),
     )
     page = service.list_flags(db, actor=world.supervisor)
     assert [r.flag.id for r in page.items] == [flag.id]
@@ -246,12 +185,39 @@ def test_decision_after_the_scan_keeps_the_flag(db: Session, world: World, now: 
 def test_bad_decision_value_is_refused(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
-    visit = _extra(db, world, now)
+    visit = extra_visit(db, world, now)
     token = login(client, "supervisor1")
     for value in ("pending", "maybe", ""):
-        response = client.post(
-            f"/supervision/approvals/{visit.public_id}",
-            data={"decision": value, "note": "x", "csrf_token": token},
-        )
+        response = _post_decision(client, visit.public_id, token, decision=value, note="x")
         assert response.status_code == 422, value
+        assert "Choose a decision: approved or rejected." in response.text
     assert db.scalar(select(func.count(VisitDecision.id))) == 0
+    with pytest.raises(DomainError) as caught:
+        _decide(db, visit, world.supervisor, now, Approval.pending, note="x")
+    assert caught.value.errors[0].field == "decision"
+
+
+def test_the_team_is_checked_as_the_gate_checks_it(
+    db: Session, world: World, now: datetime
+) -> None:
+    """A credential is valid by the local dates of the window, exactly as on the visit's
+    card at the gate: Erin's ends on 16 November, and the visit is on the 17th in Shanghai
+    (still the 16th in UTC)."""
+    erin = make_inspector(
+        db, agency=world.county, name="Erin Zhou", now=now, valid_until=date(2026, 11, 16)
+    )
+    start = datetime(2026, 11, 17, 6, tzinfo=ZoneInfo("Asia/Shanghai"))
+    visit = extra_visit(
+        db,
+        world,
+        now,
+        inspectors=[world.alice, erin],
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+    )
+    [pending] = service.pending_extra_visits(db, actor=world.supervisor)
+    assert [(m.name, m.valid) for m in pending.team] == [("Alice Li", True), ("Erin Zhou", False)]
+    card = visits_service.visit_card(pending.visit, now=now)
+    assert [(m.name, m.valid) for m in card.members] == [(m.name, m.valid) for m in pending.team]
+    history = service.visit_history(db, actor=world.supervisor, public_id=visit.public_id)
+    assert history.team == pending.team

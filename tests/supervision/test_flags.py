@@ -17,8 +17,8 @@ from tests.factories import (
     make_flag,
     make_inspector,
     make_scan,
-    make_visit,
 )
+from tests.supervision.helpers import planned_visit
 from webapp.audit.models import AuditEvent
 from webapp.checkin.models import UnregisteredReport
 from webapp.clock import FixedClock
@@ -31,16 +31,7 @@ from webapp.supervision.models import Flag, FlagResolution
 
 def _flags(db: Session, world: World, now: datetime) -> dict[str, Flag]:
     """Flags of several kinds, each an hour apart (the last one newest)."""
-    visit = make_visit(
-        db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        inspectors=[world.alice, world.bob],
-        items=world.items[:2],
-        registered_by=world.inspector1,
-        plan_entry=world.entry_a,
-        now=now,
-    )
+    visit = planned_visit(db, world, now)
     town_ent = make_enterprise(db, agency=world.town, name="Town Foundry", now=now)
     other_ent = make_enterprise(db, agency=world.other_county, name="Faraway Mill", now=now)
     scan = make_scan(db, visit=None, user=world.manager_b, now=now, reason_code="pass_invalid")

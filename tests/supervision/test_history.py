@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import World, login, make_flag, make_scan, make_visit
+from tests.factories import World, login, make_flag, make_scan
+from tests.supervision.helpers import extra_visit, planned_visit
 from webapp.audit import service as audit
 from webapp.enums import Approval
 from webapp.supervision import service
@@ -19,16 +20,13 @@ from webapp.visits.models import Visit
 def _story(db: Session, world: World, now: datetime) -> Visit:
     """An extra visit registered at 09:00, scanned with an old code at 10:05 (refused),
     approved at 10:10, confirmed at 10:12, its flag resolved at 11:00."""
-    visit = make_visit(
+    visit = extra_visit(
         db,
-        agency=world.county,
-        enterprise=world.ent_b,
+        world,
+        now,
         inspectors=[world.alice, world.carol_expired],
-        items=world.items[2:],
-        registered_by=world.inspector1,
         extra_reason="accident",
         extra_reason_text="Gas leak reported by the fire brigade",
-        now=now,
         window_start=now + timedelta(hours=1),
     )
     audit.record(
@@ -125,18 +123,7 @@ def test_history_is_scoped_and_supervisors_only(
 def test_cancelled_visit_shows_its_cancellation(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
-    visit = make_visit(
-        db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        inspectors=[world.alice, world.bob],
-        items=world.items[:2],
-        registered_by=world.inspector1,
-        plan_entry=world.entry_a,
-        status="cancelled",
-        now=now,
-    )
-    db.commit()
+    visit = planned_visit(db, world, now, status="cancelled")
     history = service.visit_history(db, actor=world.supervisor, public_id=visit.public_id)
     assert [e.kind.value for e in history.events] == ["registered", "cancelled"]
     login(client, "supervisor1")

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import World, make_visit
+from tests.factories import World
+from tests.supervision.helpers import planned_visit
 from webapp.__main__ import main
 from webapp.audit.models import AuditEvent
 from webapp.clock import FixedClock
@@ -28,19 +29,14 @@ def _visit(
     db: Session, world: World, now: datetime, *, ended: timedelta, status: str = "registered"
 ) -> Visit:
     end = now - ended
-    return make_visit(
+    return planned_visit(
         db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        inspectors=[world.alice, world.bob],
-        items=world.items[:1],
-        registered_by=world.inspector1,
-        plan_entry=world.entry_a,
+        world,
+        now,
         status=status,
         window_start=end - timedelta(hours=2),
         window_end=end,
         registered_at=end - timedelta(days=1),
-        now=now,
     )
 
 

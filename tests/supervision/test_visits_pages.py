@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.factories import World, login, make_enterprise, make_flag, make_plan_entry, make_visit
+from tests.supervision.helpers import planned_visit
 from webapp.visits.models import Visit
 
 
@@ -129,17 +130,9 @@ def test_plan_coverage_shows_done_and_missing(
         month=world.month,
         now=now,
     )
-    registered = make_visit(
-        db,
-        agency=world.county,
-        enterprise=world.ent_b,
-        items=world.items[2:],
-        plan_entry=world.entry_b,
-        inspectors=[world.alice, world.bob],
-        registered_by=world.inspector1,
-        now=now,
+    registered = planned_visit(
+        db, world, now, enterprise=world.ent_b, items=world.items[2:], plan_entry=world.entry_b
     )
-    db.commit()
     login(client, "supervisor1")
     html = client.get("/supervision/plan").text
     coverage = dict(re.findall(r'<tr id="entry-(\d+)" data-coverage="(\w+)">', html))

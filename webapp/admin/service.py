@@ -4,7 +4,9 @@ code for a form (then handing over to the domain's own service function)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -13,7 +15,6 @@ from webapp.agencies.models import Agency
 from webapp.auth import service as auth_service
 from webapp.auth.models import User
 from webapp.db import begin_write
-from webapp.enterprises import service as enterprises_service
 from webapp.enterprises import uscc as uscc_codes
 from webapp.enterprises.models import Enterprise
 from webapp.enums import Role
@@ -22,6 +23,7 @@ from webapp.plans import service as plans_service
 from webapp.plans.models import Plan, PlanEntry
 
 LATEST = 50
+T = TypeVar("T")
 
 
 def _require_admin(actor: User) -> None:
@@ -76,9 +78,10 @@ def get_plan(session: Session, *, actor: User, plan_id: int) -> Plan:
 
 
 def _enterprise_by_code(
-    session: Session, *, actor: User, code: str, field: str
+    session: Session, *, code: str, field: str
 ) -> tuple[int | None, FieldError | None]:
-    """The enterprise with this full credit code: (id, None), or (None, why not)."""
+    """The enterprise with this full credit code: (id, None), or (None, why not); (None, None)
+    when no code was typed."""
     text = code.strip()
     if not text:
         return None, None
@@ -86,26 +89,33 @@ def _enterprise_by_code(
     if problem is not None:
         return None, FieldError(field, problem.message, **problem.params)
     normal = uscc_codes.normalize(text)
-    found = [
-        e
-        for e in enterprises_service.search_enterprises(session, actor=actor, q=normal)
-        if e.uscc == normal
-    ]
-    if not found:
+    found = session.scalar(select(Enterprise.id).where(Enterprise.uscc == normal))
+    if found is None:
         return None, FieldError(
             field,
             "No enterprise has the credit code %(code)s: add the enterprise first.",
             code=normal,
         )
-    return found[0].id, None
+    return found, None
 
 
-def _merge(exc: DomainError, replace: str, mine: FieldError | None) -> DomainError:
-    """The domain's validation errors with its complaint about `replace` swapped for ours."""
-    errors = [e for e in exc.errors if not (mine is not None and e.field == replace)]
-    if mine is not None:
-        errors.insert(0, mine)
-    return validation_error(errors)
+def _hand_over(call: Callable[[], T], *, field: str, problem: FieldError | None) -> T:
+    """Run the domain's own use case after our lookup of `field`. Its field errors come back
+    with its complaint about `field` replaced by ours (`problem`), so the form shows every
+    mistake at once. The domain refuses the missing `field` before writing anything, so a
+    `problem` always ends as a refusal."""
+    try:
+        result = call()
+    except DomainError as exc:
+        if exc.code != "validation_error":
+            raise
+        errors = [e for e in exc.errors if not (problem is not None and e.field == field)]
+        if problem is not None:
+            errors.insert(0, problem)
+        raise validation_error(errors) from exc
+    if problem is not None:  # not reached: the domain refused first (see above)
+        raise validation_error([problem])
+    return result
 
 
 def add_plan_entry(
@@ -129,31 +139,28 @@ def add_plan_entry(
     problem: FieldError | None = None
     if enterprise_id is None:
         enterprise_id, problem = _enterprise_by_code(
-            session, actor=actor, code=enterprise_code, field="enterprise_id"
+            session, code=enterprise_code, field="enterprise_id"
         )
         if enterprise_id is None and problem is None:
             problem = FieldError(
                 "enterprise_id",
                 "Type the enterprise's credit code, or search by name and pick it from the list.",
             )
-    try:
-        entry = plans_service.add_plan_entry(
+    chosen = enterprise_id if enterprise_id is not None else 0  # 0: the domain's "no such"
+    return _hand_over(
+        lambda: plans_service.add_plan_entry(
             session,
             actor=actor,
             plan_id=plan_id,
-            enterprise_id=enterprise_id if enterprise_id is not None else 0,
+            enterprise_id=chosen,
             month=month,
             item_ids=item_ids,
             note=note,
             now=now,
-        )
-    except DomainError as exc:
-        if exc.code != "validation_error":
-            raise
-        raise _merge(exc, "enterprise_id", problem) from exc
-    if problem is not None:  # the domain refuses enterprise id 0 first
-        raise validation_error([problem])
-    return entry
+        ),
+        field="enterprise_id",
+        problem=problem,
+    )
 
 
 def create_account(
@@ -182,10 +189,10 @@ def create_account(
         raise validation_error([FieldError("agency_id", "Choose the agency from the list.")])
     if role == Role.manager:
         enterprise_id, problem = _enterprise_by_code(
-            session, actor=actor, code=enterprise_code, field="enterprise_id"
+            session, code=enterprise_code, field="enterprise_id"
         )
-    try:
-        user = auth_service.create_user(
+    return _hand_over(
+        lambda: auth_service.create_user(
             session,
             actor=actor,
             username=username,
@@ -196,14 +203,10 @@ def create_account(
             inspector_id=inspector_id,
             agency_id=agency_id,
             enterprise_id=enterprise_id,
-        )
-    except DomainError as exc:
-        if exc.code != "validation_error":
-            raise
-        raise _merge(exc, "enterprise_id", problem) from exc
-    if problem is not None:  # create_user refuses a manager without an enterprise first
-        raise validation_error([problem])
-    return user
+        ),
+        field="enterprise_id",
+        problem=problem,
+    )
 
 
 def set_account_active(

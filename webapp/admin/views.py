@@ -5,6 +5,7 @@ the input kept and each message next to its field. Administrators only."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -35,6 +36,7 @@ def admin_user(user: WebUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 Text = Annotated[str, Form(max_length=4000)]
 E = TypeVar("E", bound=StrEnum)
+R = TypeVar("R")
 Short = Annotated[str, Form(max_length=300)]
 
 
@@ -67,46 +69,66 @@ def _shown(request: Request, errors: list[FieldError]) -> list[FieldError]:
     return [FieldError(e.field, translate(lang, e.message, e.params)) for e in errors]
 
 
-def _attempt(db: Session, call: Callable[[], Any]) -> list[FieldError] | None:
-    """Run a service call; its field errors if it refused the input, None if it worked."""
-    try:
-        call()
-    except DomainError as exc:
-        if exc.code != "validation_error":
-            raise
-        db.rollback()  # end the refused write; the page is read afresh
-        return exc.errors or [FieldError("form", exc.message, **exc.params)]
-    return None
-
-
 def _today(request: Request) -> date:
     """Today where the users are (credential validity is by local date)."""
     return get_now(request).astimezone(tz()).date()
 
 
-def _done(path: str) -> Response:
-    return RedirectResponse(f"{path}?saved=1", status_code=303)
+def _years_later(day: date, years: int) -> date:
+    """The same day `years` later (28 February when that year has no 29th)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
 
 
-def _page(
-    request: Request,
-    template: str,
-    context: dict[str, Any],
-    *,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    return render(
-        request,
-        template,
-        {
-            **context,
-            "form": form or {},
-            "errors": _shown(request, errors or []),
-            "saved": request.query_params.get("saved") == "1",
-        },
-        status_code=422 if errors else 200,
-    )
+@dataclass(frozen=True)
+class _FormPage:
+    """A page with a form: `context` gives what the page shows (read when it is shown, so a
+    refused form shows the page afresh). Every create page of the administration is one."""
+
+    request: Request
+    template: str
+    context: Callable[[], dict[str, Any]]
+
+    def show(
+        self, *, form: dict[str, Any] | None = None, errors: list[FieldError] | None = None
+    ) -> Response:
+        """The page; with `errors`, the refused form with its input kept and each message
+        next to its field (422)."""
+        return render(
+            self.request,
+            self.template,
+            {
+                **self.context(),
+                "form": form or {},
+                "errors": _shown(self.request, errors or []),
+                "saved": self.request.query_params.get("saved") == "1",
+            },
+            status_code=422 if errors else 200,
+        )
+
+    def submit(
+        self,
+        db: Session,
+        call: Callable[[], R],
+        *,
+        form: dict[str, Any],
+        done: str | Callable[[R], str],
+    ) -> Response:
+        """Run the service call: when it works, go to `done` (a path, or one made from what
+        the call returned) saying "Saved."; when it refuses the input, show the form again."""
+        try:
+            result = call()
+        except DomainError as exc:
+            if exc.code != "validation_error":
+                raise
+            db.rollback()  # end the refused write; the page is read afresh
+            return self.show(
+                form=form, errors=exc.errors or [FieldError("form", exc.message, **exc.params)]
+            )
+        path = done if isinstance(done, str) else done(result)
+        return RedirectResponse(f"{path}?saved=1", status_code=303)
 
 
 # --- index -----------------------------------------------------------------------------------
@@ -120,26 +142,20 @@ def admin_home(request: Request, user: AdminUser) -> Response:
 # --- agencies --------------------------------------------------------------------------------
 
 
-def _agencies(
-    request: Request,
-    db: DB,
-    user: User,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    agencies = agencies_service.list_agencies(db, actor=user)
-    return _page(
+def _agencies(request: Request, db: Session, user: User) -> _FormPage:
+    return _FormPage(
         request,
         "admin/agencies.html",
-        {"agencies": agencies, "levels": list(AgencyLevel)},
-        form=form,
-        errors=errors,
+        lambda: {
+            "agencies": agencies_service.list_agencies(db, actor=user),
+            "levels": list(AgencyLevel),
+        },
     )
 
 
 @router.get("/admin/agencies")
 def agencies_page(request: Request, db: DB, user: AdminUser) -> Response:
-    return _agencies(request, db, user, form={"level": AgencyLevel.county.value})
+    return _agencies(request, db, user).show(form={"level": AgencyLevel.county.value})
 
 
 @router.post("/admin/agencies")
@@ -153,7 +169,7 @@ def create_agency(
     level: Short = "",
     parent_id: Short = "",
 ) -> Response:
-    errors = _attempt(
+    return _agencies(request, db, user).submit(
         db,
         lambda: agencies_service.create_agency(
             db,
@@ -164,11 +180,9 @@ def create_agency(
             parent_id=_int(parent_id),
             now=now,
         ),
+        form={"name": name, "code": code, "level": level, "parent_id": parent_id},
+        done="/admin/agencies",
     )
-    if errors:
-        form = {"name": name, "code": code, "level": level, "parent_id": parent_id}
-        return _agencies(request, db, user, form, errors)
-    return _done("/admin/agencies")
 
 
 # --- inspectors and credentials --------------------------------------------------------------
@@ -183,38 +197,28 @@ def _upload(photo: UploadFile | None) -> bytes | None:
     return data or None
 
 
-def _inspectors(
-    request: Request,
-    db: DB,
-    user: User,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    return _page(
+def _inspectors(request: Request, db: Session, user: User) -> _FormPage:
+    return _FormPage(
         request,
         "admin/inspectors.html",
-        {
+        lambda: {
             "today": _today(request),
             "inspectors": agencies_service.list_inspectors(db, actor=user),
             "agencies": agencies_service.list_agencies(db, actor=user),
             "statuses": list(CredentialStatus),
         },
-        form=form,
-        errors=errors,
     )
 
 
 @router.get("/admin/inspectors")
-def inspectors_page(request: Request, db: DB, now: Now, user: AdminUser) -> Response:
-    today = now.date()
+def inspectors_page(request: Request, db: DB, user: AdminUser) -> Response:
+    today = _today(request)
     form = {
         "status": CredentialStatus.valid.value,
         "valid_from": today.isoformat(),
-        "valid_until": today.replace(year=today.year + 5).isoformat()
-        if not (today.month == 2 and today.day == 29)
-        else today.replace(year=today.year + 5, day=28).isoformat(),
+        "valid_until": _years_later(today, 5).isoformat(),
     }
-    return _inspectors(request, db, user, form)
+    return _inspectors(request, db, user).show(form=form)
 
 
 @router.post("/admin/inspectors")
@@ -233,7 +237,7 @@ def create_inspector(
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     data = _upload(photo)
-    errors = _attempt(
+    return _inspectors(request, db, user).submit(
         db,
         lambda: agencies_service.create_inspector(
             db,
@@ -248,9 +252,7 @@ def create_inspector(
             status=_choice(CredentialStatus, status),
             now=now,
         ),
-    )
-    if errors:
-        form = {
+        form={
             "name": name,
             "agency_id": agency_id,
             "number": number,
@@ -258,41 +260,34 @@ def create_inspector(
             "valid_from": valid_from,
             "valid_until": valid_until,
             "status": status,
-        }
-        return _inspectors(request, db, user, form, errors)
-    return _done("/admin/inspectors")
+        },
+        done="/admin/inspectors",
+    )
 
 
 def _inspector(
-    request: Request,
-    db: DB,
-    user: User,
-    inspector_id: int,
-    *,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-    which: str = "",
-) -> Response:
-    inspector = agencies_service.get_inspector(db, actor=user, inspector_id=inspector_id)
-    return _page(
-        request,
-        "admin/inspector.html",
-        {
+    request: Request, db: Session, user: User, inspector_id: int, *, which: str = ""
+) -> _FormPage:
+    """One inspector's page; `which` of its forms a refusal is about ("photo", "credential",
+    or "c<id>" for a credential's status)."""
+
+    def context() -> dict[str, Any]:
+        inspector = agencies_service.get_inspector(db, actor=user, inspector_id=inspector_id)
+        return {
             "today": _today(request),
             "inspector": inspector,
             "photo": photo_data_url(inspector),
             "agencies": agencies_service.list_agencies(db, actor=user),
             "statuses": list(CredentialStatus),
             "which": which,
-        },
-        form=form,
-        errors=errors,
-    )
+        }
+
+    return _FormPage(request, "admin/inspector.html", context)
 
 
 @router.get("/admin/inspectors/{inspector_id}")
 def inspector_page(request: Request, db: DB, user: AdminUser, inspector_id: int) -> Response:
-    return _inspector(request, db, user, inspector_id, form={"status": "valid"})
+    return _inspector(request, db, user, inspector_id).show(form={"status": "valid"})
 
 
 @router.post("/admin/inspectors/{inspector_id}/credentials")
@@ -308,7 +303,7 @@ def add_credential(
     valid_until: Short = "",
     status: Short = "",
 ) -> Response:
-    errors = _attempt(
+    return _inspector(request, db, user, inspector_id, which="credential").submit(
         db,
         lambda: agencies_service.add_credential(
             db,
@@ -321,19 +316,15 @@ def add_credential(
             status=_choice(CredentialStatus, status),
             now=now,
         ),
-    )
-    if errors:
-        form = {
+        form={
             "number": number,
             "issuing_agency_id": issuing_agency_id,
             "valid_from": valid_from,
             "valid_until": valid_until,
             "status": status,
-        }
-        return _inspector(
-            request, db, user, inspector_id, form=form, errors=errors, which="credential"
-        )
-    return _done(f"/admin/inspectors/{inspector_id}")
+        },
+        done=f"/admin/inspectors/{inspector_id}",
+    )
 
 
 @router.post("/admin/inspectors/{inspector_id}/photo")
@@ -346,15 +337,14 @@ def replace_photo(
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     data = _upload(photo) or b""
-    errors = _attempt(
+    return _inspector(request, db, user, inspector_id, which="photo").submit(
         db,
         lambda: agencies_service.set_inspector_photo(
             db, actor=user, inspector_id=inspector_id, photo=data, now=now
         ),
+        form={},
+        done=f"/admin/inspectors/{inspector_id}",
     )
-    if errors:
-        return _inspector(request, db, user, inspector_id, errors=errors, which="photo")
-    return _done(f"/admin/inspectors/{inspector_id}")
 
 
 @router.post("/admin/credentials/{credential_id}/status")
@@ -368,7 +358,7 @@ def change_credential_status(
     status: Short = "",
     note: Text = "",
 ) -> Response:
-    errors = _attempt(
+    return _inspector(request, db, user, inspector_id, which=f"c{credential_id}").submit(
         db,
         lambda: agencies_service.set_credential_status(
             db,
@@ -378,50 +368,37 @@ def change_credential_status(
             note=note,
             now=now,
         ),
+        form={"status_note": note, "credential_id": credential_id},
+        done=f"/admin/inspectors/{inspector_id}",
     )
-    if errors:
-        form = {"status_note": note, "credential_id": credential_id}
-        return _inspector(
-            request, db, user, inspector_id, form=form, errors=errors, which=f"c{credential_id}"
-        )
-    return _done(f"/admin/inspectors/{inspector_id}")
 
 
 # --- enterprises -----------------------------------------------------------------------------
 
 
-def _enterprises(
-    request: Request,
-    db: DB,
-    user: User,
-    q: str = "",
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
+def _enterprises(request: Request, db: Session, user: User, q: str = "") -> _FormPage:
     q = q.strip()[:100]
-    found = (
-        enterprises_service.search_enterprises(db, actor=user, q=q, limit=50)
-        if q
-        else admin_service.latest_enterprises(db, actor=user)
-    )
-    return _page(
-        request,
-        "admin/enterprises.html",
-        {
+
+    def context() -> dict[str, Any]:
+        found = (
+            enterprises_service.search_enterprises(db, actor=user, q=q, limit=50)
+            if q
+            else admin_service.latest_enterprises(db, actor=user)
+        )
+        return {
             "enterprises": found,
             "q": q,
             "agencies": agencies_service.list_agencies(db, actor=user),
             "classes": list(EnterpriseClass),
             "grades": enterprises_service.RISK_GRADES,
-        },
-        form=form,
-        errors=errors,
-    )
+        }
+
+    return _FormPage(request, "admin/enterprises.html", context)
 
 
 @router.get("/admin/enterprises")
 def enterprises_page(request: Request, db: DB, user: AdminUser, q: str = "") -> Response:
-    return _enterprises(request, db, user, q, form={"enterprise_class": "other"})
+    return _enterprises(request, db, user, q).show(form={"enterprise_class": "other"})
 
 
 @router.get("/admin/enterprises/search")
@@ -449,6 +426,7 @@ def create_enterprise(
     risk_grade: Short = "",
     agency_id: Short = "",
 ) -> Response:
+    page = _enterprises(request, db, user)
     form = {
         "name": name,
         "uscc": uscc,
@@ -466,8 +444,8 @@ def create_enterprise(
             missing.append(FieldError("enterprise_class", "Choose the enterprise's class."))
         if chosen_agency is None:
             missing.append(FieldError("agency_id", "Choose the agency in charge."))
-        return _enterprises(request, db, user, form=form, errors=missing)
-    errors = _attempt(
+        return page.show(form=form, errors=missing)
+    return page.submit(
         db,
         lambda: enterprises_service.create_enterprise(
             db,
@@ -481,33 +459,21 @@ def create_enterprise(
             agency_id=chosen_agency,
             now=now,
         ),
+        form=form,
+        done="/admin/enterprises",
     )
-    if errors:
-        return _enterprises(request, db, user, form=form, errors=errors)
-    return _done("/admin/enterprises")
 
 
 # --- items -----------------------------------------------------------------------------------
 
 
-def _items(
-    request: Request,
-    db: DB,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    return _page(
-        request,
-        "admin/items.html",
-        {"items": items_service.list_items(db)},
-        form=form,
-        errors=errors,
-    )
+def _items(request: Request, db: Session) -> _FormPage:
+    return _FormPage(request, "admin/items.html", lambda: {"items": items_service.list_items(db)})
 
 
 @router.get("/admin/items")
 def items_page(request: Request, db: DB, user: AdminUser) -> Response:
-    return _items(request, db)
+    return _items(request, db).show()
 
 
 @router.post("/admin/items")
@@ -522,6 +488,7 @@ def create_item(
     description: Text = "",
     max_per_year: Short = "",
 ) -> Response:
+    page = _items(request, db)
     form = {
         "code": code,
         "title": title,
@@ -535,8 +502,8 @@ def create_item(
             "max_per_year",
             "Give the maximum per year as a whole number, or leave it empty for no maximum.",
         )
-        return _items(request, db, form, [bad_cap])
-    errors = _attempt(
+        return page.show(form=form, errors=[bad_cap])
+    return page.submit(
         db,
         lambda: items_service.create_item(
             db,
@@ -548,32 +515,23 @@ def create_item(
             max_per_year=cap,
             now=now,
         ),
+        form=form,
+        done="/admin/items",
     )
-    if errors:
-        return _items(request, db, form, errors)
-    return _done("/admin/items")
 
 
 # --- plans -----------------------------------------------------------------------------------
 
 
-def _plans(
-    request: Request,
-    db: DB,
-    user: User,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    return _page(
+def _plans(request: Request, db: Session, user: User) -> _FormPage:
+    return _FormPage(
         request,
         "admin/plans.html",
-        {
+        lambda: {
             "plans": plans_service.list_plans(db, actor=user),
             "agencies": agencies_service.list_agencies(db, actor=user),
             "kinds": list(PlanKind),
         },
-        form=form,
-        errors=errors,
     )
 
 
@@ -581,7 +539,7 @@ def _plans(
 def plans_page(request: Request, db: DB, now: Now, user: AdminUser) -> Response:
     local = now.astimezone(tz())
     form = {"kind": "monthly", "year": str(local.year), "month": str(local.month)}
-    return _plans(request, db, user, form)
+    return _plans(request, db, user).show(form=form)
 
 
 @router.post("/admin/plans")
@@ -596,6 +554,7 @@ def create_plan(
     month: Short = "",
     title: Short = "",
 ) -> Response:
+    page = _plans(request, db, user)
     form = {"agency_id": agency_id, "kind": kind, "year": year, "month": month, "title": title}
     chosen_kind = _choice(PlanKind, kind)
     chosen_agency, chosen_year, chosen_month = _int(agency_id), _int(year), _int(month)
@@ -609,54 +568,38 @@ def create_plan(
     if month.strip() and chosen_month is None:
         parse_errors.append(FieldError("month", "Choose the month from the list."))
     if parse_errors or chosen_kind is None or chosen_agency is None or chosen_year is None:
-        return _plans(request, db, user, form, parse_errors)
-    plan_kind, plan_agency, plan_year = chosen_kind, chosen_agency, chosen_year
-    created: list[int] = []
-    errors = _attempt(
+        return page.show(form=form, errors=parse_errors)
+    return page.submit(
         db,
-        lambda: created.append(
-            plans_service.create_plan(
-                db,
-                actor=user,
-                agency_id=plan_agency,
-                kind=plan_kind,
-                year=plan_year,
-                month=chosen_month,
-                title=title,
-                now=now,
-            ).id
+        lambda: plans_service.create_plan(
+            db,
+            actor=user,
+            agency_id=chosen_agency,
+            kind=chosen_kind,
+            year=chosen_year,
+            month=chosen_month,
+            title=title,
+            now=now,
         ),
+        form=form,
+        done=lambda plan: f"/admin/plans/{plan.id}",
     )
-    if errors:
-        return _plans(request, db, user, form, errors)
-    return _done(f"/admin/plans/{created[0]}")
 
 
-def _plan(
-    request: Request,
-    db: DB,
-    user: User,
-    plan_id: int,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    plan = admin_service.get_plan(db, actor=user, plan_id=plan_id)
-    if form is None:
-        form = {
-            "month": f"{plan.year:04d}-{plan.month:02d}" if plan.month else f"{plan.year:04d}-01"
-        }
-    return _page(
+def _plan(request: Request, db: Session, user: User, plan_id: int) -> _FormPage:
+    return _FormPage(
         request,
         "admin/plan.html",
-        {"plan": plan, "items": items_service.list_items(db)},
-        form=form,
-        errors=errors,
+        lambda: {
+            "plan": admin_service.get_plan(db, actor=user, plan_id=plan_id),
+            "items": items_service.list_items(db),
+        },
     )
 
 
 @router.get("/admin/plans/{plan_id}")
 def plan_page(request: Request, db: DB, user: AdminUser, plan_id: int) -> Response:
-    return _plan(request, db, user, plan_id)
+    return _plan(request, db, user, plan_id).show()
 
 
 @router.post("/admin/plans/{plan_id}/entries")
@@ -673,7 +616,7 @@ def add_plan_entry(
     note: Short = "",
 ) -> Response:
     chosen_items = [i for i in (_int(x) for x in item_ids or []) if i is not None]
-    errors = _attempt(
+    return _plan(request, db, user, plan_id).submit(
         db,
         lambda: admin_service.add_plan_entry(
             db,
@@ -686,45 +629,35 @@ def add_plan_entry(
             note=note,
             now=now,
         ),
-    )
-    if errors:
-        form = {
+        form={
             "enterprise_code": enterprise_code,
             "month": month,
             "item_ids": [str(i) for i in chosen_items],
             "note": note,
-        }
-        return _plan(request, db, user, plan_id, form, errors)
-    return _done(f"/admin/plans/{plan_id}")
+        },
+        done=f"/admin/plans/{plan_id}",
+    )
 
 
 # --- accounts --------------------------------------------------------------------------------
 
 
-def _accounts(
-    request: Request,
-    db: DB,
-    user: User,
-    form: dict[str, Any] | None = None,
-    errors: list[FieldError] | None = None,
-) -> Response:
-    return _page(
+def _accounts(request: Request, db: Session, user: User) -> _FormPage:
+    return _FormPage(
         request,
         "admin/accounts.html",
-        {
+        lambda: {
             "users": admin_service.list_users(db, actor=user),
             "inspectors": agencies_service.list_inspectors(db, actor=user),
             "agencies": agencies_service.list_agencies(db, actor=user),
             "roles": list(Role),
         },
-        form=form,
-        errors=errors,
     )
 
 
 @router.get("/admin/accounts")
 def accounts_page(request: Request, db: DB, user: AdminUser) -> Response:
-    return _accounts(request, db, user, form={"role": "inspector"})
+    return _accounts(request, db, user).show(form={"role": "inspector"})
 
 
 @router.post("/admin/accounts")
@@ -741,7 +674,7 @@ def create_account(
     agency_id: Short = "",
     enterprise_code: Short = "",
 ) -> Response:
-    errors = _attempt(
+    return _accounts(request, db, user).submit(
         db,
         lambda: admin_service.create_account(
             db,
@@ -755,19 +688,17 @@ def create_account(
             enterprise_code=enterprise_code,
             now=now,
         ),
-    )
-    if errors:
         # Never echo the password back into the page.
-        form = {
+        form={
             "username": username,
             "display_name": display_name,
             "role": role,
             "inspector_id": inspector_id,
             "agency_id": agency_id,
             "enterprise_code": enterprise_code,
-        }
-        return _accounts(request, db, user, form, errors)
-    return _done("/admin/accounts")
+        },
+        done="/admin/accounts",
+    )
 
 
 @router.post("/admin/accounts/{user_id}/active")

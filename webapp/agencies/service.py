@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit import service as audit
@@ -184,16 +186,20 @@ def prepare_photo(data: bytes) -> tuple[bytes | None, FieldError | None]:
 # --- inspectors and credentials --------------------------------------------------------------
 
 
-def _credential_errors(
-    session: Session,
-    *,
-    number: str,
-    issuing_agency_id: int | None,
-    valid_from: date | None,
-    valid_until: date | None,
-    status: CredentialStatus | None,
-) -> list[FieldError]:
+@dataclass(frozen=True)
+class _CredentialInput:
+    """A credential as the form gave it (the number trimmed), before it is checked."""
+
+    number: str
+    issuing_agency_id: int | None
+    valid_from: date | None
+    valid_until: date | None
+    status: CredentialStatus | None
+
+
+def _credential_errors(session: Session, credential: _CredentialInput) -> list[FieldError]:
     errors: list[FieldError] = []
+    number = credential.number
     if not number:
         errors.append(FieldError("number", "Give the credential's number, as printed on it."))
     elif len(number) > 64:
@@ -213,10 +219,12 @@ def _credential_errors(
                     name=holder,
                 )
             )
-    if issuing_agency_id is None or session.get(Agency, issuing_agency_id) is None:
+    issuer = credential.issuing_agency_id
+    if issuer is None or session.get(Agency, issuer) is None:
         errors.append(
             FieldError("issuing_agency_id", "Choose the agency that issued the credential.")
         )
+    valid_from, valid_until = credential.valid_from, credential.valid_until
     if valid_from is None:
         errors.append(
             FieldError("valid_from", "Give the date the credential is valid from (YYYY-MM-DD).")
@@ -233,7 +241,7 @@ def _credential_errors(
                 "'valid from'.",
             )
         )
-    if status is None:
+    if credential.status is None:
         errors.append(FieldError("status", "Choose the credential's status."))
     return errors
 
@@ -268,23 +276,14 @@ def create_inspector(
         jpeg, problem = prepare_photo(photo)
         if problem is not None:
             errors.append(problem)
-    number = credential_number.strip()
-    errors += _credential_errors(
-        session,
-        number=number,
-        issuing_agency_id=issuing_agency_id,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        status=status,
+    credential = _CredentialInput(
+        credential_number.strip(), issuing_agency_id, valid_from, valid_until, status
     )
+    errors += _credential_errors(session, credential)
     if errors:
         session.rollback()
         raise validation_error(errors)
     assert agency_id is not None
-    assert issuing_agency_id is not None
-    assert valid_from is not None
-    assert valid_until is not None
-    assert status is not None
     inspector = Inspector(
         name=name,
         agency_id=agency_id,
@@ -293,17 +292,6 @@ def create_inspector(
         created_at=now,
     )
     session.add(inspector)
-    session.flush()
-    credential = Credential(
-        number=number,
-        inspector_id=inspector.id,
-        issuing_agency_id=issuing_agency_id,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        status=status,
-        created_at=now,
-    )
-    session.add(credential)
     session.flush()
     audit.record(
         session,
@@ -314,15 +302,32 @@ def create_inspector(
         now=now,
         data={"name": name, "agency_id": agency_id, "photo": jpeg is not None},
     )
-    _record_credential(session, actor=actor, credential=credential, now=now)
+    _new_credential(session, actor=actor, inspector_id=inspector.id, given=credential, now=now)
     session.commit()
     session.refresh(inspector)
     return inspector
 
 
-def _record_credential(
-    session: Session, *, actor: User, credential: Credential, now: datetime
-) -> None:
+def _new_credential(
+    session: Session, *, actor: User, inspector_id: int, given: _CredentialInput, now: datetime
+) -> Credential:
+    """Write a credential that `_credential_errors` found nothing wrong with, and its audit
+    event (the caller commits)."""
+    assert given.issuing_agency_id is not None
+    assert given.valid_from is not None
+    assert given.valid_until is not None
+    assert given.status is not None
+    credential = Credential(
+        number=given.number,
+        inspector_id=inspector_id,
+        issuing_agency_id=given.issuing_agency_id,
+        valid_from=given.valid_from,
+        valid_until=given.valid_until,
+        status=given.status,
+        created_at=now,
+    )
+    session.add(credential)
+    session.flush()
     audit.record(
         session,
         actor_id=actor.id,
@@ -339,17 +344,24 @@ def _record_credential(
             "status": credential.status.value,
         },
     )
+    return credential
+
+
+# What the inspector pages show: the agency, and each credential with its issuer.
+def _inspector_loads() -> list[Any]:
+    return [
+        selectinload(Inspector.agency),
+        selectinload(Inspector.credentials).selectinload(Credential.issuing_agency),
+    ]
 
 
 def list_inspectors(session: Session, *, actor: User) -> list[Inspector]:
-    """Inspectors of the agencies the actor may see, with their credentials, by name."""
+    """Inspectors of the agencies the actor may see, with their credentials, by name. The
+    photos stay in the database (a list shows whether there is one: `photo_type`)."""
     scope = _readable(session, actor)
     query = (
         select(Inspector)
-        .options(
-            selectinload(Inspector.agency),
-            selectinload(Inspector.credentials).selectinload(Credential.issuing_agency),
-        )
+        .options(defer(Inspector.photo), *_inspector_loads())
         .order_by(Inspector.name, Inspector.id)
     )
     if scope is not None:
@@ -360,12 +372,7 @@ def list_inspectors(session: Session, *, actor: User) -> list[Inspector]:
 def get_inspector(session: Session, *, actor: User, inspector_id: int) -> Inspector:
     scope = _readable(session, actor)
     inspector = session.scalar(
-        select(Inspector)
-        .where(Inspector.id == inspector_id)
-        .options(
-            selectinload(Inspector.agency),
-            selectinload(Inspector.credentials).selectinload(Credential.issuing_agency),
-        )
+        select(Inspector).where(Inspector.id == inspector_id).options(*_inspector_loads())
     )
     if inspector is None or (scope is not None and inspector.agency_id not in scope):
         raise not_found("inspector")
@@ -386,9 +393,10 @@ def set_inspector_photo(
         session.rollback()
         raise validation_error([FieldError("photo", "Choose a JPEG or PNG photo to upload.")])
     jpeg, problem = prepare_photo(photo)
-    if problem is not None or jpeg is None:
+    if problem is not None:
         session.rollback()
-        raise validation_error([problem] if problem else [])
+        raise validation_error([problem])
+    assert jpeg is not None
     inspector.photo = jpeg
     inspector.photo_type = PHOTO_TYPE
     audit.record(
@@ -422,34 +430,14 @@ def add_credential(
     inspector = session.get(Inspector, inspector_id)
     if inspector is None:
         raise not_found("inspector")
-    number = number.strip()
-    errors = _credential_errors(
-        session,
-        number=number,
-        issuing_agency_id=issuing_agency_id,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        status=status,
-    )
+    given = _CredentialInput(number.strip(), issuing_agency_id, valid_from, valid_until, status)
+    errors = _credential_errors(session, given)
     if errors:
         session.rollback()
         raise validation_error(errors)
-    assert issuing_agency_id is not None
-    assert status is not None
-    assert valid_from is not None
-    assert valid_until is not None
-    credential = Credential(
-        number=number,
-        inspector_id=inspector.id,
-        issuing_agency_id=issuing_agency_id,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        status=status,
-        created_at=now,
+    credential = _new_credential(
+        session, actor=actor, inspector_id=inspector.id, given=given, now=now
     )
-    session.add(credential)
-    session.flush()
-    _record_credential(session, actor=actor, credential=credential, now=now)
     session.commit()
     return credential
 

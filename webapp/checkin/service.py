@@ -70,10 +70,7 @@ REFUSALS: dict[str, tuple[str, str]] = {
         N_("Nothing more to do: the visit is in your list of confirmed visits."),
     ),
     "outside_window": (
-        N_(
-            "This visit is not registered for this time: its time window is "
-            "%(start)s – %(end)s."
-        ),
+        N_("This visit is not registered for this time: its time window is %(start)s – %(end)s."),
         N_(
             "Ask the inspectors to register a visit for this time. If they do not, report "
             "the visit."

@@ -39,16 +39,6 @@ def _flag_text(lang: str, row: service.FlagRow) -> str:
     return translate(lang, row.message, row.params)
 
 
-def _resolution_out(r: service.ResolutionRow) -> ResolutionOut:
-    return ResolutionOut(
-        id=r.id,
-        note=r.note,
-        resolved_at=r.resolved_at,
-        resolved_by_id=r.resolved_by_id,
-        resolved_by=r.resolved_by,
-    )
-
-
 def _flag_out(lang: str, row: service.FlagRow) -> FlagOut:
     flag = row.flag
     return FlagOut(
@@ -67,7 +57,9 @@ def _flag_out(lang: str, row: service.FlagRow) -> FlagOut:
         message=_flag_text(lang, row),
         params=row.params,
         resolved=row.resolved,
-        resolutions=[_resolution_out(r) for r in row.resolutions],
+        resolutions=[
+            ResolutionOut.model_validate(r, from_attributes=True) for r in row.resolutions
+        ],
     )
 
 
@@ -128,16 +120,7 @@ def decide(db: DB, now: Now, user: ApiUser, public_id: str, body: DecisionIn) ->
         public_id=visit.public_id,
         status=visit.status,
         approval=visit.approval,
-        decisions=[
-            DecisionOut(
-                id=d.id,
-                decision=d.decision,
-                note=d.note,
-                decided_at=d.decided_at,
-                decided_by_id=d.decided_by_id,
-            )
-            for d in visit.decisions
-        ],
+        decisions=[DecisionOut.model_validate(d, from_attributes=True) for d in visit.decisions],
     )
 
 
@@ -207,19 +190,7 @@ def history(request: Request, db: DB, user: ApiUser, public_id: str) -> VisitHis
         window_end=visit.window_end,
         registered_at=visit.registered_at,
         registered_by=h.registered_by,
-        team=[
-            TeamMemberOut(
-                inspector_id=m.inspector_id,
-                name=m.name,
-                lead=m.lead,
-                credential_number=m.credential_number,
-                credential_status=m.credential_status,
-                valid_from=m.valid_from,
-                valid_until=m.valid_until,
-                valid=m.valid,
-            )
-            for m in h.team
-        ],
+        team=[TeamMemberOut.model_validate(m, from_attributes=True) for m in h.team],
         items=[item.code for item in h.items],
         events=[_event_out(lang, e) for e in h.events],
         audit_events=[

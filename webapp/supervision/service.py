@@ -10,50 +10,42 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, TypeVar
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import Select, String, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer, selectinload
 
-from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.agencies.models import Agency, Inspector
 from webapp.audit import service as audit
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import User
 from webapp.auth.scope import agency_subtree_ids, visible_agency_ids
-from webapp.checkin.models import Scan
+from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.config import get_settings
 from webapp.db import begin_write
-from webapp.enums import (
-    Approval,
-    CredentialStatus,
-    FlagKind,
-    Role,
-    VisitStatus,
-)
+from webapp.enums import Approval, FlagKind, Role, VisitStatus
 from webapp.errors import DomainError, FieldError, forbidden, not_found
 from webapp.items.models import InspectionItem
-
-# Re-exported for modules that took these words from here before webapp.labels existed;
-# new code imports them from webapp.labels.
 from webapp.plans.models import PlanEntry
-from webapp.rules import TeamMember, window_passed_unconfirmed
+from webapp.rules import window_passed_unconfirmed
 from webapp.rules.core import credential_valid
 from webapp.supervision.flags import flag_message, raise_flag
 from webapp.supervision.models import Flag, FlagResolution
+from webapp.visits import service as visits_service
 from webapp.visits.models import Visit, VisitDecision, VisitInspector
+from webapp.web import to_local, tz
 
 PAGE_SIZE = 50
 VISITS_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 200
 MAX_NOTE_LENGTH = 4000
 SUPERVISING = (Role.supervisor, Role.admin)
+Row = TypeVar("Row", Flag, Visit)
 
 
 class FlagState(StrEnum):
@@ -112,8 +104,9 @@ def _names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return {uid: name for uid, name in rows}
 
 
-def _invalid(error: FieldError) -> DomainError:
-    """A refusal of one input, its specific message as the error's own message."""
+def invalid(error: FieldError) -> DomainError:
+    """A refusal of one input, its specific message as the error's own message (the pages'
+    filters refuse their bad values with it too)."""
     return DomainError(
         "validation_error",
         error.message,
@@ -123,13 +116,10 @@ def _invalid(error: FieldError) -> DomainError:
     )
 
 
-@contextmanager
-def _writing(session: Session) -> Iterator[None]:
-    """A write use case: the write transaction starts first. Every check comes before the
-    first change, so a refusal leaves nothing written; the caller's session ends the
-    transaction (rolling back here would expire the signed-in user the error page shows)."""
-    begin_write(session)
-    yield
+# The write use cases below start with begin_write() and make every check before the first
+# change, so a refusal leaves nothing written. They do not roll back on a refusal: the
+# caller's session ends the transaction (a rollback here would expire the signed-in user
+# the error page shows).
 
 
 # --- cursors (keyset pagination) -------------------------------------------------------------
@@ -148,7 +138,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         micros, row_id = int(micros_text), int(id_text)
         at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError) as exc:
-        raise _invalid(
+        raise invalid(
             FieldError("cursor", "The page cursor is not valid: start again from the first page.")
         ) from exc
     return at, row_id
@@ -156,16 +146,38 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise _invalid(FieldError("limit", "Ask for 1 to %(max)s rows a page.", max=MAX_PAGE_SIZE))
+        raise invalid(FieldError("limit", "Ask for 1 to %(max)s rows a page.", max=MAX_PAGE_SIZE))
+
+
+def _keyset_page(
+    session: Session,
+    query: Select[Row],
+    *,
+    at: InstrumentedAttribute[datetime],
+    row_id: InstrumentedAttribute[int],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Row], str | None]:
+    """One page of `query`, newest `at` first (the id breaks ties), continuing after
+    `cursor`; and the cursor of the next page, None on the last one."""
+    if cursor:
+        after_at, after_id = decode_cursor(cursor)
+        query = query.where(or_(at < after_at, and_(at == after_at, row_id < after_id)))
+    rows = list(session.scalars(query.order_by(at.desc(), row_id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, at.key), getattr(last, row_id.key))
 
 
 def _clean_note(note: str, *, missing: FieldError | None) -> str:
     """The note, trimmed; refused when too long, or when empty and `missing` says why."""
     note = note.strip()
     if not note and missing is not None:
-        raise _invalid(missing)
+        raise invalid(missing)
     if len(note) > MAX_NOTE_LENGTH:
-        raise _invalid(
+        raise invalid(
             FieldError(
                 "note",
                 "The note is too long (%(length)s characters); keep it under %(max)s.",
@@ -233,15 +245,20 @@ def _flag_rows(session: Session, flags: Sequence[Flag]) -> list[FlagRow]:
     return rows
 
 
-def _flag_loads() -> list[Any]:
-    return [
+def _flag_loads(*, detail: bool = False) -> list[Any]:
+    """What a flag row shows; with `detail`, also the scan or report it is about."""
+    loads: list[Any] = [
         selectinload(Flag.agency),
         selectinload(Flag.enterprise),
         selectinload(Flag.visit),
         selectinload(Flag.resolutions),
-        selectinload(Flag.scan),
-        selectinload(Flag.report),
     ]
+    if detail:
+        loads += [
+            selectinload(Flag.scan).selectinload(Scan.enterprise),
+            selectinload(Flag.report).selectinload(UnregisteredReport.enterprise),
+        ]
+    return loads
 
 
 def list_flags(
@@ -268,15 +285,9 @@ def list_flags(
         query = query.where(~has_resolution)
     elif state == FlagState.resolved:
         query = query.where(has_resolution)
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        query = query.where(or_(Flag.raised_at < at, and_(Flag.raised_at == at, Flag.id < row_id)))
-    query = query.order_by(Flag.raised_at.desc(), Flag.id.desc()).limit(limit + 1)
-    flags = list(session.scalars(query))
-    next_cursor = None
-    if len(flags) > limit:
-        flags = flags[:limit]
-        next_cursor = encode_cursor(flags[-1].raised_at, flags[-1].id)
+    flags, next_cursor = _keyset_page(
+        session, query, at=Flag.raised_at, row_id=Flag.id, cursor=cursor, limit=limit
+    )
     return FlagPage(items=_flag_rows(session, flags), next_cursor=next_cursor)
 
 
@@ -294,7 +305,7 @@ class FlagDetail:
 def get_flag(session: Session, *, actor: User, flag_id: int) -> FlagDetail:
     """One flag with its resolutions (and the scan or report it is about)."""
     scope = supervised_agency_ids(session, actor=actor)
-    flag = session.scalar(select(Flag).where(Flag.id == flag_id).options(*_flag_loads()))
+    flag = session.scalar(select(Flag).where(Flag.id == flag_id).options(*_flag_loads(detail=True)))
     if flag is None or not _in_scope(scope, flag.agency_id):
         raise not_found("flag")
     names = _names(
@@ -316,48 +327,55 @@ def resolve_flag(
 ) -> FlagResolution:
     """Append a resolution (who, when, note) to a flag. The flag stays; a flag may get
     further notes later, all kept in order."""
-    with _writing(session):
-        scope = supervised_agency_ids(session, actor=actor)
-        flag = session.get(Flag, flag_id)
-        if flag is None or not _in_scope(scope, flag.agency_id):
-            raise not_found("flag")
-        note = _clean_note(
-            note,
-            missing=FieldError("note", "Write a note: what you checked and what you decided."),
-        )
-        resolution = FlagResolution(
-            flag_id=flag.id, note=note, resolved_by_id=actor.id, resolved_at=now
-        )
-        session.add(resolution)
-        session.flush()
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="flag.resolved",
-            object_type="flag",
-            object_id=flag.id,
-            visit_id=flag.visit_id,
-            now=now,
-            data={"resolution_id": resolution.id, "kind": flag.kind.value, "note": note},
-        )
-        session.commit()
-        return resolution
+    begin_write(session)
+    scope = supervised_agency_ids(session, actor=actor)
+    flag = session.get(Flag, flag_id)
+    if flag is None or not _in_scope(scope, flag.agency_id):
+        raise not_found("flag")
+    note = _clean_note(
+        note,
+        missing=FieldError("note", "Write a note: what you checked and what you decided."),
+    )
+    resolution = FlagResolution(
+        flag_id=flag.id, note=note, resolved_by_id=actor.id, resolved_at=now
+    )
+    session.add(resolution)
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="flag.resolved",
+        object_type="flag",
+        object_id=flag.id,
+        visit_id=flag.visit_id,
+        now=now,
+        data={"resolution_id": resolution.id, "kind": flag.kind.value, "note": note},
+    )
+    session.commit()
+    return resolution
 
 
 # --- extra visits: approval ------------------------------------------------------------------
 
 
-def _visit_loads() -> list[Any]:
-    return [
+def _visit_loads(*, full: bool = True) -> list[Any]:
+    """What a visit row shows (agency, enterprise, plan entry); when `full`, also its team
+    with their credentials (not their photos: no supervision page shows them), items and
+    decisions."""
+    loads: list[Any] = [
         selectinload(Visit.agency),
         selectinload(Visit.enterprise),
         selectinload(Visit.plan_entry),
-        selectinload(Visit.team)
-        .selectinload(VisitInspector.inspector)
-        .selectinload(Inspector.credentials),
-        selectinload(Visit.items),
-        selectinload(Visit.decisions),
     ]
+    if full:
+        loads += [
+            selectinload(Visit.team)
+            .selectinload(VisitInspector.inspector)
+            .options(defer(Inspector.photo), selectinload(Inspector.credentials)),
+            selectinload(Visit.items),
+            selectinload(Visit.decisions),
+        ]
+    return loads
 
 
 def _visit_in_scope(
@@ -383,43 +401,25 @@ class TeamRow:
     valid: bool
 
 
-def _credential_for(inspector: Inspector, visit: Visit) -> Credential | None:
-    """The credential that would be shown at the gate: one valid on the visit's date if
-    there is one, else the most recent."""
-    day = visit.window_start.date()
-    for cred in inspector.credentials:
-        if cred.status == CredentialStatus.valid and cred.valid_from <= day <= cred.valid_until:
-            return cred
-    return inspector.credentials[0] if inspector.credentials else None
-
-
 def team_rows(visit: Visit) -> list[TeamRow]:
+    """The team as the gate shows it (webapp.visits.service.team_member picks each one's
+    credential), and whether that credential is valid on every local day of the window."""
+    first, last = to_local(visit.window_start).date(), to_local(visit.window_end).date()
     rows = []
-    first, last = visit.window_start.date(), visit.window_end.date()
-    for member in visit.team:
-        cred = _credential_for(member.inspector, visit)
+    for link in visit.team:
+        member = visits_service.team_member(link.inspector, first, last)
         rows.append(
             TeamRow(
                 inspector_id=member.inspector_id,
-                name=member.inspector.name,
-                lead=member.position == 0,
-                credential_number=cred.number if cred else None,
-                credential_status=cred.status.value if cred else None,
-                valid_from=cred.valid_from if cred else None,
-                valid_until=cred.valid_until if cred else None,
-                valid=cred is not None
-                and credential_valid(
-                    TeamMember(
-                        inspector_id=member.inspector_id,
-                        name=member.inspector.name,
-                        credential_number=cred.number,
-                        credential_status=cred.status,
-                        valid_from=cred.valid_from,
-                        valid_until=cred.valid_until,
-                    ),
-                    first,
-                    last,
-                ),
+                name=member.name,
+                lead=link.position == 0,
+                credential_number=member.credential_number,
+                credential_status=member.credential_status.value
+                if member.credential_status
+                else None,
+                valid_from=member.valid_from,
+                valid_until=member.valid_until,
+                valid=credential_valid(member, first, last),
             )
         )
     return rows
@@ -460,75 +460,72 @@ def decide_extra_visit(
     *,
     actor: User,
     public_id: str,
-    decision: Approval,
+    decision: Approval | None,
     note: str,
     now: datetime,
 ) -> Visit:
     """A supervisor (of the visit's agency or one above it) or an administrator approves or
-    rejects an extra visit whose approval is pending. A rejection needs a note saying why.
+    rejects (`decision`; None when the input named neither) an extra visit whose approval
+    is pending. A rejection needs a note saying why.
     A decision after the pass was already scanned is allowed: the extra_unapproved flag
     raised at the scan stays."""
-    with _writing(session):
-        scope = supervised_agency_ids(session, actor=actor)
-        if decision not in (Approval.approved, Approval.rejected):
-            raise _invalid(FieldError("decision", "Choose a decision: approved or rejected."))
-        visit = _visit_in_scope(session, scope, public_id, for_update=True)
-        if visit.plan_entry_id is not None:
-            raise DomainError(
-                "not_pending",
-                "This is a planned visit: it serves a plan entry and needs no approval.",
-            )
-        if visit.approval == Approval.approved:
-            raise DomainError(
-                "not_pending",
-                "This extra visit was already approved; a decision is final and cannot be changed.",
-            )
-        if visit.approval != Approval.pending:
-            raise DomainError(
-                "not_pending",
-                "This extra visit was already rejected; a decision is final and cannot be changed.",
-            )
-        if visit.status == VisitStatus.cancelled:
-            raise DomainError(
-                "visit_cancelled", "This visit was cancelled: there is nothing to decide."
-            )
-        # A rejection must say why; an approval may go without a note.
-        note = _clean_note(
-            note,
-            missing=FieldError("note", "Write a note: why the extra visit is rejected.")
-            if decision == Approval.rejected
-            else None,
+    begin_write(session)
+    scope = supervised_agency_ids(session, actor=actor)
+    if decision not in (Approval.approved, Approval.rejected):
+        raise invalid(FieldError("decision", "Choose a decision: approved or rejected."))
+    visit = _visit_in_scope(session, scope, public_id, for_update=True)
+    if visit.plan_entry_id is not None:
+        raise DomainError(
+            "not_pending",
+            "This is a planned visit: it serves a plan entry and needs no approval.",
         )
-        row = VisitDecision(
-            visit_id=visit.id, decision=decision, note=note, decided_by_id=actor.id, decided_at=now
+    if visit.approval == Approval.approved:
+        raise DomainError(
+            "not_pending",
+            "This extra visit was already approved; a decision is final and cannot be changed.",
         )
-        session.add(row)
-        visit.approval = decision
-        session.flush()
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action="visit.approved" if decision == Approval.approved else "visit.rejected",
-            object_type="visit",
-            object_id=visit.public_id,
-            visit_id=visit.id,
-            now=now,
-            data={"decision": decision.value, "note": note, "decision_id": row.id},
+    if visit.approval != Approval.pending:
+        raise DomainError(
+            "not_pending",
+            "This extra visit was already rejected; a decision is final and cannot be changed.",
         )
-        session.commit()
-        session.refresh(visit)
-        return visit
+    if visit.status == VisitStatus.cancelled:
+        raise DomainError(
+            "visit_cancelled", "This visit was cancelled: there is nothing to decide."
+        )
+    # A rejection must say why; an approval may go without a note.
+    note = _clean_note(
+        note,
+        missing=FieldError("note", "Write a note: why the extra visit is rejected.")
+        if decision == Approval.rejected
+        else None,
+    )
+    row = VisitDecision(
+        visit_id=visit.id, decision=decision, note=note, decided_by_id=actor.id, decided_at=now
+    )
+    session.add(row)
+    visit.approval = decision
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="visit.approved" if decision == Approval.approved else "visit.rejected",
+        object_type="visit",
+        object_id=visit.public_id,
+        visit_id=visit.id,
+        now=now,
+        data={"decision": decision.value, "note": note, "decision_id": row.id},
+    )
+    session.commit()
+    session.refresh(visit)
+    return visit
 
 
 # --- visits against the plan -----------------------------------------------------------------
 
 
-def _tz() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
-
-
 def current_month(now: datetime) -> str:
-    return now.astimezone(_tz()).strftime("%Y-%m")
+    return to_local(now).strftime("%Y-%m")
 
 
 def parse_month(month: str | None, *, now: datetime) -> str:
@@ -541,7 +538,7 @@ def parse_month(month: str | None, *, now: datetime) -> str:
         if len(year_text) != 4 or not 1 <= mon <= 12:
             raise ValueError(month)
     except ValueError as exc:
-        raise _invalid(
+        raise invalid(
             FieldError("month", "Give the month as YYYY-MM, for example 2026-11.")
         ) from exc
     return f"{year:04d}-{mon:02d}"
@@ -550,8 +547,8 @@ def parse_month(month: str | None, *, now: datetime) -> str:
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """The month's first and next month's first instant (local time), in UTC."""
     year, mon = (int(x) for x in month.split("-"))
-    start = datetime(year, mon, 1, tzinfo=_tz())
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=_tz())
+    start = datetime(year, mon, 1, tzinfo=tz())
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=tz())
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -590,7 +587,7 @@ def list_visits(
     query = (
         select(Visit)
         .where(Visit.window_start >= start, Visit.window_start < end)
-        .options(*_visit_loads())
+        .options(*_visit_loads(full=False))
     )
     if agencies is not None:
         query = query.where(Visit.agency_id.in_(agencies))
@@ -600,17 +597,9 @@ def list_visits(
         query = query.where(Visit.plan_entry_id.is_not(None))
     elif kind == VisitKind.extra:
         query = query.where(Visit.plan_entry_id.is_(None))
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        query = query.where(
-            or_(Visit.window_start < at, and_(Visit.window_start == at, Visit.id < row_id))
-        )
-    query = query.order_by(Visit.window_start.desc(), Visit.id.desc()).limit(limit + 1)
-    visits = list(session.scalars(query))
-    next_cursor = None
-    if len(visits) > limit:
-        visits = visits[:limit]
-        next_cursor = encode_cursor(visits[-1].window_start, visits[-1].id)
+    visits, next_cursor = _keyset_page(
+        session, query, at=Visit.window_start, row_id=Visit.id, cursor=cursor, limit=limit
+    )
     counts: dict[int, int] = {}
     if visits:
         counts = {

@@ -3,15 +3,17 @@ plan, and a visit's full history. Thin: parse, call one service function, render
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from webapp.auth.deps import DB, CsrfProtected, Now, WebUser
 from webapp.enums import Approval, FlagKind, VisitStatus
-from webapp.errors import DomainError, FieldError, validation_error
+from webapp.errors import DomainError, FieldError
 from webapp.supervision import service
 from webapp.web import is_htmx, render, translate
 
@@ -31,12 +33,6 @@ VISIT_KIND_LABELS = {
 }
 
 
-def _bad_filter(error: FieldError) -> DomainError:
-    return DomainError(
-        "validation_error", error.message, field=error.field, errors=[error], **error.params
-    )
-
-
 def _enum(cls: type[E], value: str, field: str) -> E | None:
     """An optional filter value from a GET form ('' means any)."""
     if not value:
@@ -44,7 +40,7 @@ def _enum(cls: type[E], value: str, field: str) -> E | None:
     try:
         return cls(value)
     except ValueError as exc:
-        raise _bad_filter(
+        raise service.invalid(
             FieldError(
                 field,
                 "Unknown value '%(value)s' for the filter '%(filter)s': choose one from the list.",
@@ -58,18 +54,27 @@ def _agency(value: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise _bad_filter(FieldError("agency", "Choose an agency from the list."))
+        raise service.invalid(FieldError("agency", "Choose an agency from the list."))
     return int(value)
-
-
-def _page(request: Request, template: str, context: dict[str, Any], **kw: Any) -> Response:
-    return render(request, template, {"coverage_labels": service.COVERAGE_LABELS, **context}, **kw)
 
 
 def _shown(request: Request, errors: list[FieldError]) -> list[FieldError]:
     """Field errors in the reader's language, ready for the `field_errors` macro."""
     lang = getattr(request.state, "lang", "zh_CN")
     return [FieldError(e.field, translate(lang, e.message, e.params)) for e in errors]
+
+
+def _refused(db: Session, call: Callable[[], object]) -> list[FieldError] | None:
+    """Run a write use case: None when it worked, its field errors when it refused the
+    input (the refused transaction is ended, so the page is read afresh)."""
+    try:
+        call()
+    except DomainError as exc:
+        if exc.code != "validation_error":
+            raise
+        db.rollback()
+        return exc.errors
+    return None
 
 
 def _partial_wanted(request: Request) -> bool:
@@ -119,8 +124,8 @@ def flags_page(
         "cursor": cursor,
     }
     if _partial_wanted(request):
-        return _page(request, "supervision/_flag_results.html", context)
-    return _page(request, "supervision/flags.html", context)
+        return render(request, "supervision/_flag_results.html", context)
+    return render(request, "supervision/flags.html", context)
 
 
 def _flag_page(
@@ -134,7 +139,7 @@ def _flag_page(
     status_code: int = 200,
 ) -> Response:
     detail = service.get_flag(db, actor=user, flag_id=flag_id)
-    return _page(
+    return render(
         request,
         "supervision/flag.html",
         {
@@ -161,13 +166,11 @@ def resolve_flag(
     flag_id: int,
     note: Annotated[str, Form(max_length=8000)] = "",
 ) -> Response:
-    try:
-        service.resolve_flag(db, actor=user, flag_id=flag_id, note=note, now=now)
-    except DomainError as exc:
-        if exc.code != "validation_error":
-            raise
-        db.rollback()
-        return _flag_page(request, db, user, flag_id, note=note, errors=exc.errors, status_code=422)
+    errors = _refused(
+        db, lambda: service.resolve_flag(db, actor=user, flag_id=flag_id, note=note, now=now)
+    )
+    if errors is not None:
+        return _flag_page(request, db, user, flag_id, note=note, errors=errors, status_code=422)
     return RedirectResponse(f"/supervision/flags/{flag_id}#resolutions", status_code=303)
 
 
@@ -186,7 +189,7 @@ def _approvals_page(
     status_code: int = 200,
 ) -> Response:
     pending = service.pending_extra_visits(db, actor=user)
-    return _page(
+    return render(
         request,
         "supervision/approvals.html",
         {
@@ -216,20 +219,18 @@ def decide(
     note: Annotated[str, Form(max_length=8000)] = "",
 ) -> Response:
     try:
-        chosen = Approval(decision) if decision in ("approved", "rejected") else None
-        if chosen is None:
-            raise validation_error(
-                [FieldError("decision", "Choose a decision: approved or rejected.")]
-            )
-        service.decide_extra_visit(
+        chosen: Approval | None = Approval(decision)
+    except ValueError:
+        chosen = None  # the service says what to choose
+    errors = _refused(
+        db,
+        lambda: service.decide_extra_visit(
             db, actor=user, public_id=public_id, decision=chosen, note=note, now=now
-        )
-    except DomainError as exc:
-        if exc.code != "validation_error":
-            raise
-        db.rollback()
+        ),
+    )
+    if errors is not None:
         return _approvals_page(
-            request, db, user, failed=public_id, note=note, errors=exc.errors, status_code=422
+            request, db, user, failed=public_id, note=note, errors=errors, status_code=422
         )
     return RedirectResponse(f"/supervision/approvals?decided={public_id}", status_code=303)
 
@@ -262,7 +263,7 @@ def visits_page(
         agency_id=agency_id,
         cursor=cursor or None,
     )
-    return _page(
+    return render(
         request,
         "supervision/visits.html",
         {
@@ -289,11 +290,12 @@ def plan_page(
     coverage = service.plan_coverage(
         db, actor=user, month=month or None, now=now, agency_id=agency_id
     )
-    return _page(
+    return render(
         request,
         "supervision/plan.html",
         {
             "coverage": coverage,
+            "coverage_labels": service.COVERAGE_LABELS,
             "agencies": service.supervised_agencies(db, actor=user),
             "f": {"month": coverage.month, "agency": str(agency_id or "")},
         },
@@ -303,4 +305,4 @@ def plan_page(
 @router.get("/supervision/visits/{public_id}")
 def history_page(request: Request, db: DB, user: WebUser, public_id: str) -> Response:
     history = service.visit_history(db, actor=user, public_id=public_id)
-    return _page(request, "supervision/history.html", {"h": history})
+    return render(request, "supervision/history.html", {"h": history})
