@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from webapp.config import get_settings
+from webapp.errors import FieldError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -66,6 +69,20 @@ def N_(message: str) -> str:  # noqa: N802 (the conventional name)
 def translate(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
     text = translations(lang).gettext(message)
     return text % params if params else text
+
+
+@dataclass(frozen=True)
+class ShownError:
+    """A field error in the reader's language, for the `field_errors` macro."""
+
+    field: str
+    message: str
+
+
+def shown_errors(request: Request, errors: Iterable[FieldError]) -> list[ShownError]:
+    """Translate a refusal's field errors for the page that shows them again."""
+    lang = getattr(request.state, "lang", "zh_CN")
+    return [ShownError(e.field, translate(lang, e.message, e.params)) for e in errors]
 
 
 def tz() -> ZoneInfo:

@@ -24,7 +24,7 @@ from webapp.errors import DomainError, FieldError
 from webapp.items import service as items_service
 from webapp.plans import service as plans_service
 from webapp.visits.service import photo_data_url
-from webapp.web import render, translate, tz
+from webapp.web import render, shown_errors, tz
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -64,11 +64,6 @@ def _choice(cls: type[E], value: str) -> E | None:
         return None
 
 
-def _shown(request: Request, errors: list[FieldError]) -> list[FieldError]:
-    lang = getattr(request.state, "lang", "zh_CN")
-    return [FieldError(e.field, translate(lang, e.message, e.params)) for e in errors]
-
-
 def _today(request: Request) -> date:
     """Today where the users are (credential validity is by local date)."""
     return get_now(request).astimezone(tz()).date()
@@ -102,7 +97,7 @@ class _FormPage:
             {
                 **self.context(),
                 "form": form or {},
-                "errors": _shown(self.request, errors or []),
+                "errors": shown_errors(self.request, errors or []),
                 "saved": self.request.query_params.get("saved") == "1",
             },
             status_code=422 if errors else 200,

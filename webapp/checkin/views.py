@@ -27,7 +27,7 @@ from webapp.config import Settings
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
 from webapp.visits.models import Visit
-from webapp.web import render, translate
+from webapp.web import ShownError, render, shown_errors
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -135,7 +135,7 @@ def _report_form(
     request: Request,
     *,
     values: dict[str, str],
-    errors: list[dict[str, str]] | None = None,
+    errors: list[ShownError] | None = None,
     status_code: int = 200,
     now: datetime,
     settings: Settings,
@@ -202,11 +202,12 @@ def report_create(
     except DomainError as exc:
         if not exc.errors:
             raise
-        lang = request.state.lang
-        errors = [
-            {"field": e.field, "message": translate(lang, e.message, e.params)} for e in exc.errors
-        ]
         return _report_form(
-            request, values=values, errors=errors, status_code=422, now=now, settings=settings
+            request,
+            values=values,
+            errors=shown_errors(request, exc.errors),
+            status_code=422,
+            now=now,
+            settings=settings,
         )
     return RedirectResponse("/enterprise?reported=1", status_code=303)

@@ -15,7 +15,7 @@ from webapp.auth.deps import DB, CsrfProtected, Now, WebUser
 from webapp.enums import Approval, FlagKind, VisitStatus
 from webapp.errors import DomainError, FieldError
 from webapp.supervision import service
-from webapp.web import is_htmx, render, translate
+from webapp.web import is_htmx, render, shown_errors
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -56,12 +56,6 @@ def _agency(value: str) -> int | None:
     if not value.isdigit():
         raise service.invalid(FieldError("agency", "Choose an agency from the list."))
     return int(value)
-
-
-def _shown(request: Request, errors: list[FieldError]) -> list[FieldError]:
-    """Field errors in the reader's language, ready for the `field_errors` macro."""
-    lang = getattr(request.state, "lang", "zh_CN")
-    return [FieldError(e.field, translate(lang, e.message, e.params)) for e in errors]
 
 
 def _refused(db: Session, call: Callable[[], object]) -> list[FieldError] | None:
@@ -146,7 +140,7 @@ def _flag_page(
             "detail": detail,
             "row": detail.row,
             "note": note,
-            "errors": _shown(request, errors or []),
+            "errors": shown_errors(request, errors or []),
         },
         status_code=status_code,
     )
@@ -197,7 +191,7 @@ def _approvals_page(
             "decided": decided,
             "failed": failed,
             "note": note,
-            "errors": _shown(request, errors or []),
+            "errors": shown_errors(request, errors or []),
         },
         status_code=status_code,
     )

@@ -18,7 +18,7 @@ from webapp.enums import ExtraReason
 from webapp.errors import DomainError, FieldError
 from webapp.visits import service
 from webapp.visits.service import RegistrationInput
-from webapp.web import render, translate, tz
+from webapp.web import render, shown_errors, tz
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -104,17 +104,6 @@ async def submitted_draft(request: Request) -> Draft:
 
 
 SubmittedDraft = Annotated[Draft, Depends(submitted_draft)]
-
-
-@dataclass(frozen=True)
-class ShownError:
-    field: str
-    message: str
-
-
-def shown_errors(request: Request, errors: list[FieldError]) -> list[ShownError]:
-    lang = request.state.lang
-    return [ShownError(e.field, translate(lang, e.message, e.params)) for e in errors]
 
 
 def _form_page(
