@@ -78,3 +78,27 @@ def test_pass_tokens_never_reach_the_access_log() -> None:
     assert RedactPasses().filter(record)
     assert "eyJ" not in record.getMessage()
     assert "/scan?p=[redacted]&x=1" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "ok"),
+    [
+        ("https://jiancha.example.gov.cn", True),
+        ("http://127.0.0.1:8000", True),
+        ("http://jiancha.example.gov.cn", False),
+        ("jiancha.example.gov.cn", False),
+        ("https://jiancha.example.gov.cn/app", False),
+    ],
+)
+def test_passes_point_at_an_https_origin(base_url: str, ok: bool) -> None:
+    key = "k" * 40
+    if ok:
+        assert Settings(secret_key=key, base_url=base_url).base_url == base_url
+    else:
+        with pytest.raises(ValidationError, match="BASE_URL"):
+            Settings(secret_key=key, base_url=base_url)
+
+
+def test_the_api_schema_holds_only_the_api(client: TestClient) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert all(p.startswith("/api/v1/") for p in paths)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,27 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(default=120, ge=5)
     session_absolute_hours: int = Field(default=12, ge=1)
     api_token_hours: int = Field(default=12, ge=1)
+
+    @model_validator(mode="after")
+    def _passes_point_at_https(self) -> Self:
+        """The QR pass is an HTTPS URL; plain HTTP only on this machine's loopback (a demo
+        or a test) or in demo mode."""
+        url = urlsplit(self.base_url)
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        if url.scheme not in ("https", "http") or not url.hostname:
+            raise ValueError(
+                f"BASE_URL must be a full URL such as https://jiancha.example.gov.cn, "
+                f"not {self.base_url!r}."
+            )
+        if url.scheme == "http" and not (loopback or self.demo_mode):
+            raise ValueError(
+                "BASE_URL must start with https:// (the QR passes point at it and phones open "
+                "it over the internet); plain http:// is accepted only for 127.0.0.1/localhost "
+                "or in demo mode."
+            )
+        if url.path not in ("", "/") or url.query:
+            raise ValueError("BASE_URL is the origin only (no path or query), e.g. https://host.")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Self:

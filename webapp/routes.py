@@ -28,7 +28,8 @@ def include_all(app: FastAPI) -> None:
         admin_views.router,
         pwa_views.router,
     ):
-        app.include_router(router)
+        # Pages are not the JSON API: keep them out of /api/v1/openapi.json.
+        app.include_router(router, include_in_schema=False)
     api = APIRouter(prefix="/api/v1")
     for router in (
         auth_api.router,
