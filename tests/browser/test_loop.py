@@ -22,6 +22,12 @@ from webapp.visits.models import Visit
 from webapp.web import to_local
 
 
+def watch_console(page: Page, problems: list[str]) -> None:
+    """Collect console errors (a CSP violation is one) and uncaught page errors."""
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+
+
 def sign_in(page: Page, live: LiveServer, username: str) -> None:
     page.goto(f"{live.url}/login")
     page.fill("#username", username)
@@ -40,6 +46,8 @@ def test_register_show_scan_confirm_and_supervise(browser: Browser, live: LiveSe
         locale="zh-CN",
     )
     page = inspector.new_page()
+    problems: list[str] = []
+    watch_console(page, problems)
     sign_in(page, live, "inspector1")
 
     page.goto(f"{live.url}/visits/new")
@@ -92,6 +100,7 @@ def test_register_show_scan_confirm_and_supervise(browser: Browser, live: LiveSe
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
     )
     mpage = manager.new_page()
+    watch_console(mpage, problems)
     sign_in(mpage, live, "manager1")
     mpage.goto(url)
     expect(mpage.locator("main")).to_contain_text("Alpha Chemicals")
@@ -111,9 +120,13 @@ def test_register_show_scan_confirm_and_supervise(browser: Browser, live: LiveSe
     # The supervisor sees the confirmation in the visit's full history.
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en")
     dpage = desk.new_page()
+    watch_console(dpage, problems)
     sign_in(dpage, live, "supervisor1")
+    dpage.goto(f"{live.url}/supervision/flags")
     dpage.goto(f"{live.url}/supervision/visits/{public_id}")
     expect(dpage.locator("main")).to_contain_text("Alpha Chemicals")
     expect(dpage.locator("main")).to_contain_text("manager1")
+    # Every page worked under the strict Content-Security-Policy, with no script error.
+    assert problems == []
     for context in (inspector, other, manager, desk):
         context.close()
