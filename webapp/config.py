@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     short_notice_minutes: int = Field(default=30, ge=0, le=1440)
     # How often a worker looks for windows that passed unconfirmed.
     sweep_interval_seconds: int = Field(default=300, ge=0)
+
+    # An extra visit (no plan entry) needs a supervisor's approval before its pass confirms
+    # ("confirm"), or before its pass is even shown ("issue").
+    extra_visit_approval: Literal["confirm", "issue"] = "confirm"
 
     session_idle_minutes: int = Field(default=120, ge=5)
     session_absolute_hours: int = Field(default=12, ge=1)

@@ -48,6 +48,23 @@ class ExtraReason(StrEnum):
     recheck = "recheck"  # 整改复查
     enterprise_request = "enterprise_request"  # 企业申请
     special_campaign = "special_campaign"  # 专项行动
+    licensing_check = "licensing_check"  # 行政许可现场核查
+
+
+# Case-driven visits (DOMAIN.md) do not count against an enterprise's yearly cap and are
+# never merge candidates: they cannot wait for, or be folded into, a planned visit. They
+# are still counted and shown. A special campaign is planned work and counts.
+CASE_DRIVEN_REASONS = frozenset(
+    {
+        ExtraReason.complaint,
+        ExtraReason.referral,
+        ExtraReason.accident,
+        ExtraReason.remote_clue,
+        ExtraReason.recheck,
+        ExtraReason.enterprise_request,
+        ExtraReason.licensing_check,
+    }
+)
 
 
 class VisitStatus(StrEnum):
@@ -75,6 +92,43 @@ class FlagKind(StrEnum):
     refused_scan = "refused_scan"
     too_few_valid_credentials = "too_few_valid_credentials"
     short_notice = "short_notice"
+    merge_candidate = "merge_candidate"  # same enterprise, same month, several teams
+    over_cap = "over_cap"  # beyond the yearly cap of its class and grade
+    item_frequency = "item_frequency"  # an item checked more often than the list allows
+    credential_field = "credential_field"  # a credential that does not cover an item's field
+    confirmed_outside_window = "confirmed_outside_window"  # inside the tolerance only
+    plan_duplicate = "plan_duplicate"  # a plan puts one enterprise twice into one month
+    major_hazard_overdue = "major_hazard_overdue"  # not rectified by its deadline
+
+
+class FindingOutcome(StrEnum):
+    """What an inspection found for one checklist item."""
+
+    compliant = "compliant"
+    hazard = "hazard"  # 一般隐患
+    major_hazard = "major_hazard"  # 重大事故隐患
+
+
+class RectificationOutcome(StrEnum):
+    rectified = "rectified"
+    not_rectified = "not_rectified"
+
+
+class ImportKind(StrEnum):
+    enterprises = "enterprises"
+    inspectors = "inspectors"  # inspectors with their credentials
+    items = "items"
+    annual_plan = "annual_plan"
+    monthly_plan = "monthly_plan"
+    caps = "caps"
+
+
+class ImportStatus(StrEnum):
+    validated = "validated"  # checked, diff shown, waiting for confirmation
+    applying = "applying"
+    applied = "applied"
+    failed = "failed"
+    discarded = "discarded"
 
 
 class Severity(StrEnum):

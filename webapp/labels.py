@@ -23,6 +23,7 @@ EXTRA_REASON_LABELS = {
     "recheck": "Re-check of ordered rectification",
     "enterprise_request": "Request by the enterprise",
     "special_campaign": "Special campaign",
+    "licensing_check": "Licensing site check",
 }
 FLAG_KIND_LABELS = {
     "extra_unapproved": "Extra visit not approved before its scan",
@@ -31,6 +32,13 @@ FLAG_KIND_LABELS = {
     "refused_scan": "Refused scan",
     "too_few_valid_credentials": "Fewer than two inspectors with valid credentials",
     "short_notice": "Registered only minutes before its scan",
+    "merge_candidate": "Merge candidate: several teams at one enterprise in one month",
+    "over_cap": "Over the enterprise's yearly cap",
+    "item_frequency": "Item checked more often than the item list allows",
+    "credential_field": "Credential does not cover an item's field",
+    "confirmed_outside_window": "Confirmed outside its window (within the tolerance)",
+    "plan_duplicate": "Plan puts one enterprise twice into one month",
+    "major_hazard_overdue": "Major hazard not rectified by its deadline",
 }
 SEVERITY_LABELS = {"info": "Info", "warning": "Warning", "serious": "Serious"}
 CREDENTIAL_STATUS_LABELS = {"valid": "valid", "suspended": "suspended", "revoked": "revoked"}
@@ -60,6 +68,27 @@ AGENCY_LEVEL_LABELS = {
     "county": "County",
     "town": "Town",
 }
+FINDING_OUTCOME_LABELS = {
+    "compliant": "Compliant",
+    "hazard": "Hazard",
+    "major_hazard": "Major hazard",
+}
+RECTIFICATION_OUTCOME_LABELS = {"rectified": "Rectified", "not_rectified": "Not rectified"}
+IMPORT_KIND_LABELS = {
+    "enterprises": "Enterprises",
+    "inspectors": "Inspectors and credentials",
+    "items": "Inspection item list",
+    "annual_plan": "Annual plan",
+    "monthly_plan": "Monthly plan",
+    "caps": "Yearly visit caps",
+}
+IMPORT_STATUS_LABELS = {
+    "validated": "Checked, waiting for confirmation",
+    "applying": "Applying",
+    "applied": "Applied",
+    "failed": "Failed",
+    "discarded": "Discarded",
+}
 
 _TABLES: dict[str, dict[str, str]] = {
     "visit_status": VISIT_STATUS_LABELS,
@@ -73,6 +102,10 @@ _TABLES: dict[str, dict[str, str]] = {
     "role": ROLE_LABELS,
     "enterprise_class": ENTERPRISE_CLASS_LABELS,
     "agency_level": AGENCY_LEVEL_LABELS,
+    "finding_outcome": FINDING_OUTCOME_LABELS,
+    "rectification_outcome": RECTIFICATION_OUTCOME_LABELS,
+    "import_kind": IMPORT_KIND_LABELS,
+    "import_status": IMPORT_STATUS_LABELS,
 }
 
 

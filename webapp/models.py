@@ -5,8 +5,16 @@ from webapp.audit.models import AuditEvent
 from webapp.auth.models import IdempotencyRecord, User, UserSession
 from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.enterprises.models import Enterprise
+from webapp.findings.models import (
+    FindingPhoto,
+    Inspection,
+    ItemFinding,
+    NoticeAcknowledgement,
+    Rectification,
+)
+from webapp.imports.models import ImportBatch
 from webapp.items.models import InspectionItem
-from webapp.plans.models import Plan, PlanEntry, plan_entry_items
+from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
 from webapp.supervision.models import Flag, FlagResolution
 from webapp.visits.models import Visit, VisitDecision, VisitInspector, visit_items
 
@@ -15,18 +23,25 @@ __all__ = [
     "AuditEvent",
     "Credential",
     "Enterprise",
+    "FindingPhoto",
     "Flag",
     "FlagResolution",
     "IdempotencyRecord",
+    "ImportBatch",
+    "Inspection",
     "InspectionItem",
     "Inspector",
+    "ItemFinding",
+    "NoticeAcknowledgement",
     "Plan",
     "PlanEntry",
+    "Rectification",
     "Scan",
     "UnregisteredReport",
     "User",
     "UserSession",
     "Visit",
+    "VisitCap",
     "VisitDecision",
     "VisitInspector",
     "plan_entry_items",

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -142,7 +143,7 @@ def test_every_flag_kind_is_a_filter_option(
     html = client.get("/supervision/flags").text
     for kind in FlagKind:
         assert f'<option value="{kind.value}"' in html
-        assert FLAG_KIND_LABELS[kind] in html
+        assert str(escape(FLAG_KIND_LABELS[kind])) in html
 
 
 def test_state_filter_open_resolved_all(

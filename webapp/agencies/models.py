@@ -52,6 +52,9 @@ class Credential(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
     status: Mapped[CredentialStatus] = mapped_column(sa_enum(CredentialStatus, "credential_status"))
+    # Enforcement fields (执法领域) the credential covers, space-separated codes matching
+    # InspectionItem.field; "" means not restricted (older credentials carry no field).
+    fields: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     inspector: Mapped[Inspector] = relationship(back_populates="credentials")

@@ -19,4 +19,7 @@ class InspectionItem(Base):
     legal_basis: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     max_per_year: Mapped[int | None] = mapped_column()
+    # The enforcement field (执法领域) a credential must cover to check this item, e.g.
+    # "hazchem", "mining", "industry_trade"; "" means any credential will do.
+    field: Mapped[str] = mapped_column(String(32), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -58,3 +58,20 @@ class PlanEntry(Base):
     items: Mapped[list[InspectionItem]] = relationship(
         secondary=plan_entry_items, order_by=InspectionItem.code
     )
+
+
+class VisitCap(Base):
+    """Yearly visit cap per enterprise class and grade (data an administrator edits).
+
+    `enterprise_class` is an EnterpriseClass value, or "supervisory" (with grade "*") for
+    the cap on visits by offices above the enterprise's own agency (督导)."""
+
+    __tablename__ = "visit_caps"
+    __table_args__ = (UniqueConstraint("enterprise_class", "risk_grade"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_class: Mapped[str] = mapped_column(String(32))
+    risk_grade: Mapped[str] = mapped_column(String(16))
+    max_per_year: Mapped[int] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

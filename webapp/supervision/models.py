@@ -12,6 +12,7 @@ from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.db import Base, UTCDateTime
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, Severity, sa_enum
+from webapp.plans.models import PlanEntry
 from webapp.visits.models import Visit
 
 
@@ -32,6 +33,7 @@ class Flag(Base):
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
     report_id: Mapped[int | None] = mapped_column(ForeignKey("unregistered_reports.id"))
+    plan_entry_id: Mapped[int | None] = mapped_column(ForeignKey("plan_entries.id"))
     detail: Mapped[str] = mapped_column(Text, default="")  # JSON: the rule's parameters
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
@@ -40,6 +42,7 @@ class Flag(Base):
     visit: Mapped[Visit | None] = relationship()
     scan: Mapped[Scan | None] = relationship()
     report: Mapped[UnregisteredReport | None] = relationship()
+    plan_entry: Mapped[PlanEntry | None] = relationship()
     resolutions: Mapped[list[FlagResolution]] = relationship(
         back_populates="flag", order_by="FlagResolution.resolved_at"
     )

@@ -19,6 +19,8 @@ visit_items = Table(
     Base.metadata,
     Column("visit_id", ForeignKey("visits.id"), primary_key=True),
     Column("item_id", ForeignKey("inspection_items.id"), primary_key=True),
+    # In a joint visit, the agency that covers this item; NULL means the visit's own agency.
+    Column("agency_id", ForeignKey("agencies.id"), nullable=True),
 )
 
 
@@ -47,10 +49,13 @@ class Visit(Base):
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_reason: Mapped[str] = mapped_column(Text, default="")
+    # A re-check (复查) names the visit whose ordered rectification it checks.
+    recheck_of_visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
 
     agency: Mapped[Agency] = relationship()
     enterprise: Mapped[Enterprise] = relationship()
     plan_entry: Mapped[PlanEntry | None] = relationship()
+    recheck_of: Mapped[Visit | None] = relationship(remote_side=[id])
     team: Mapped[list[VisitInspector]] = relationship(
         back_populates="visit", order_by="VisitInspector.position"
     )
@@ -72,6 +77,9 @@ class VisitInspector(Base):
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), primary_key=True)
     inspector_id: Mapped[int] = mapped_column(ForeignKey("inspectors.id"), primary_key=True)
     position: Mapped[int] = mapped_column()  # 0 is the lead inspector
+    # When an inspector joined an already registered visit (a joint visit); NULL means
+    # named at registration.
+    added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     visit: Mapped[Visit] = relationship(back_populates="team")
     inspector: Mapped[Inspector] = relationship()

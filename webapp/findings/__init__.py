@@ -1,0 +1,1 @@
+"""What an inspection found: per-item results, the result notice, rectification."""
