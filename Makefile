@@ -9,7 +9,7 @@ DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools
 
-.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots
+.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -77,3 +77,7 @@ messages: setup
 # Screenshots of the main pages (Chinese demo data) for the README.
 screenshots: setup system-deps
 	$(BIN)/python -m tests.browser.screenshots
+
+# Figures, not tests: import rate, report times, ... (each printed as a ratio to its floor).
+bench: setup
+	PYTHONPATH=. $(BIN)/python -m bench $(BENCH)
