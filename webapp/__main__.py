@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from pathlib import Path
 
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sweep", help="flag registered visits whose window passed unconfirmed")
     audit = sub.add_parser("audit", help="the audit log")
     audit.add_argument("action", choices=["verify"])
+    audit.add_argument(
+        "--export", metavar="FILE", help="write the dated head (JSON) to FILE, to keep elsewhere"
+    )
+    audit.add_argument(
+        "--against", metavar="FILE", help="also check the chain still passes a kept head"
+    )
     admin = sub.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
     args = parser.parse_args(argv)
@@ -89,9 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             from webapp.audit import service as audit_service
 
-            report = audit_service.verify_chain(session)
+            kept = None
+            if args.against:
+                try:
+                    kept = audit_service.parse_kept_head(Path(args.against).read_text())
+                except (OSError, ValueError) as exc:
+                    print(f"cannot read the kept head {args.against}: {exc}", file=sys.stderr)
+                    return 2
+            report = audit_service.verify_chain(session, kept=kept)
             if report.ok:
                 print(f"audit chain verifies: {report.count} events, head {report.head}")
+                if args.export:
+                    record = audit_service.head_record(report, now=now)
+                    Path(args.export).write_text(json.dumps(record, indent=2) + "\n")
+                    print(f"head written to {args.export}: keep it where this server cannot")
                 return 0
             print(
                 f"audit chain BROKEN at event {report.first_bad_id}: {report.problem} "

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # ("confirm"), or before its pass is even shown ("issue").
     extra_visit_approval: Literal["confirm", "issue"] = "confirm"
 
+    # Sign-in throttling: failed attempts allowed per account and per client address within
+    # the window before further attempts are refused until the window has passed.
+    signin_window_minutes: int = Field(default=15, ge=1)
+    signin_max_failures_per_account: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+
     session_idle_minutes: int = Field(default=120, ge=5)
     session_absolute_hours: int = Field(default=12, ge=1)
     api_token_hours: int = Field(default=12, ge=1)

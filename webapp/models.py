@@ -2,7 +2,7 @@
 
 from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit.models import AuditEvent
-from webapp.auth.models import IdempotencyRecord, User, UserSession
+from webapp.auth.models import IdempotencyRecord, SignInAttempt, User, UserSession
 from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.enterprises.models import Enterprise
 from webapp.findings.models import (
@@ -37,6 +37,7 @@ __all__ = [
     "PlanEntry",
     "Rectification",
     "Scan",
+    "SignInAttempt",
     "UnregisteredReport",
     "User",
     "UserSession",

@@ -71,6 +71,15 @@ def record(
 
 
 @dataclass(frozen=True)
+class KeptHead:
+    """A head exported earlier and kept elsewhere: the chain had `count` events ending in
+    `head`. A chain rewritten since (every hash recomputed) cannot match it."""
+
+    count: int
+    head: str
+
+
+@dataclass(frozen=True)
 class ChainReport:
     ok: bool
     count: int
@@ -79,8 +88,9 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the chain; name the first entry that was altered, removed or reordered."""
+def verify_chain(session: Session, *, kept: KeptHead | None = None) -> ChainReport:
+    """Walk the chain; name the first entry that was altered, removed or reordered. With a
+    kept head, also check that the chain still passes through it."""
     prev = GENESIS
     count = 0
     for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
@@ -90,4 +100,29 @@ def verify_chain(session: Session) -> ChainReport:
             return ChainReport(False, count, prev, event.id, "entry altered")
         prev = event.hash
         count += 1
+        if kept is not None and count == kept.count and prev != kept.head:
+            return ChainReport(
+                False, count, prev, event.id, "does not match the kept head (chain rewritten)"
+            )
+    if kept is not None and count < kept.count:
+        return ChainReport(
+            False, count, prev, None, f"shorter than the kept head ({kept.count} events)"
+        )
     return ChainReport(True, count, prev)
+
+
+def head_record(report: ChainReport, *, now: datetime) -> dict[str, Any]:
+    """What an operator keeps elsewhere (printed, mailed, filed): a dated head."""
+    return {"verified_at": now.isoformat(), "count": report.count, "head": report.head}
+
+
+def parse_kept_head(text_: str) -> KeptHead:
+    """Read a head written by `head_record`; ValueError with a plain reason otherwise."""
+    try:
+        data = json.loads(text_)
+        count, head = int(data["count"]), str(data["head"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a kept head (JSON with count and head): {exc}") from exc
+    if count < 0 or len(head) != 64 or any(c not in "0123456789abcdef" for c in head):
+        raise ValueError("not a kept head: count must be >= 0 and head 64 hex characters")
+    return KeptHead(count=count, head=head)

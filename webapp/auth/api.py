@@ -16,12 +16,21 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/auth/token", response_model=Token)
 def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     db: DB,
     now: Now,
     settings: SettingsDep,
 ) -> Token:
-    user = auth_service.authenticate(db, username=form.username, password=form.password, now=now)
+    user = auth_service.authenticate(
+        db,
+        username=form.username,
+        password=form.password,
+        address=request.client.host if request.client else "",
+        kind="api",
+        now=now,
+        settings=settings,
+    )
     secret, row = auth_service.start_session(db, user=user, kind="api", now=now, settings=settings)
     return Token(access_token=secret, expires_at=row.expires_at)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.agencies.models import Agency, Inspector
@@ -64,3 +64,24 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column()
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SignInAttempt(Base):
+    """Every sign-in attempt (never the password): the throttle reads it, so a limit holds
+    across restarts and worker processes, and the log shows who tried what."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_username_at", "username", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # As typed (trimmed, lower-cased, cut to 64): an unknown name is throttled the same way,
+    # so the throttle does not reveal which accounts exist.
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "web" or "api"
+    # "ok", "failed" (wrong name or password, or a disabled account) or "throttled".
+    outcome: Mapped[str] = mapped_column(String(16))

@@ -2,32 +2,94 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp.audit import service as audit
 from webapp.auth import security
-from webapp.auth.models import User, UserSession
+from webapp.auth.models import SignInAttempt, User, UserSession
 from webapp.config import Settings
 from webapp.db import begin_write
 from webapp.enums import Role
 from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
 
+log = logging.getLogger("webapp.auth")
+
 # Touch last_seen_at at most this often: every request writing would serialise reads.
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
-def authenticate(session: Session, *, username: str, password: str, now: datetime) -> User:
-    """The active user with this name and password; one generic refusal otherwise."""
-    user = session.scalar(select(User).where(User.username == username.strip()))
-    if user is None:
-        security.burn_password_check(password)
-    if user is None or not security.verify_password(user.password_hash, password):
-        raise DomainError("invalid_credentials", "Wrong user name or password.", status=401)
-    if not user.is_active:
+def _failures_since(session: Session, column: Any, value: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(SignInAttempt)
+            .where(column == value, SignInAttempt.at > since, SignInAttempt.outcome == "failed")
+        )
+        or 0
+    )
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    kind: str,
+    now: datetime,
+    settings: Settings,
+) -> User:
+    """The active user with this name and password; one generic refusal otherwise.
+
+    Every attempt is recorded (without the password). Too many failures for one account, or
+    from one address, within the window refuse further attempts until the window has passed,
+    whether or not the account exists; the password is then not even checked."""
+    name = username.strip().lower()[:64]
+    address = (address or "unknown")[:64]
+    begin_write(session)
+    window_start = now - timedelta(minutes=settings.signin_window_minutes)
+    last_ok = session.scalar(
+        select(func.max(SignInAttempt.at)).where(
+            SignInAttempt.username == name, SignInAttempt.outcome == "ok"
+        )
+    )
+    since = max(window_start, last_ok) if last_ok else window_start
+    throttled = (
+        _failures_since(session, SignInAttempt.username, name, since)
+        >= settings.signin_max_failures_per_account
+        or _failures_since(session, SignInAttempt.address, address, window_start)
+        >= settings.signin_max_failures_per_address
+    )
+    user: User | None = None
+    if throttled:
+        outcome = "throttled"
+    else:
+        user = session.scalar(select(User).where(func.lower(User.username) == name))
+        if user is None:
+            security.burn_password_check(password)
+        ok = (
+            user is not None
+            and security.verify_password(user.password_hash, password)
+            and user.is_active
+        )
+        outcome = "ok" if ok else "failed"
+    session.add(SignInAttempt(at=now, username=name, address=address, kind=kind, outcome=outcome))
+    session.commit()
+    log.info("sign-in %s: user=%r address=%s kind=%s", outcome, name, address, kind)
+    if outcome == "throttled":
+        raise DomainError(
+            "sign_in_throttled",
+            "Too many failed sign-ins. Wait %(minutes)s minutes, then try again.",
+            status=429,
+            minutes=settings.signin_window_minutes,
+        )
+    if outcome != "ok" or user is None:
         raise DomainError("invalid_credentials", "Wrong user name or password.", status=401)
     return user
 

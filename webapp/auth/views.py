@@ -96,16 +96,24 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        user = auth_service.authenticate(db, username=username, password=password, now=now)
+        user = auth_service.authenticate(
+            db,
+            username=username,
+            password=password,
+            address=request.client.host if request.client else "",
+            kind="web",
+            now=now,
+            settings=settings,
+        )
     except DomainError as exc:
-        message = translate(request.state.lang, exc.message)
+        message = translate(request.state.lang, exc.message, exc.params)
         return _login_page(
             request,
             settings,
             next_url=safe_next(next),
             error=message,
             username=username,
-            status_code=401,
+            status_code=exc.status,
         )
     token, _ = auth_service.start_session(db, user=user, kind="web", now=now, settings=settings)
     target = safe_next(next, HOME_BY_ROLE[user.role])
