@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument(
         "--against", metavar="FILE", help="also check the chain still passes a kept head"
     )
+    backup = sub.add_parser("backup", help="copy the SQLite database while the app runs")
+    backup.add_argument("file", help="the new backup file (must not exist)")
+    restore = sub.add_parser("restore", help="replace the SQLite database with a backup")
+    restore.add_argument("file", help="a backup made by the backup command")
+    restore.add_argument(
+        "--yes", action="store_true", help="confirm: the app is stopped; replace the database"
+    )
     admin = sub.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
     args = parser.parse_args(argv)
@@ -73,6 +80,31 @@ def main(argv: list[str] | None = None) -> int:
 
     from webapp.clock import SystemClock
     from webapp.db import make_engine, make_sessionmaker
+
+    if args.command in ("backup", "restore"):
+        from webapp import backup as backups
+
+        try:
+            if args.command == "backup":
+                done = backups.backup(settings.database_url, Path(args.file))
+                print(
+                    f"backup written to {done.path} ({done.size} bytes, "
+                    f"{done.audit_events} audit events, head {done.head})"
+                )
+                return 0
+            if not args.yes:
+                print(
+                    "restore replaces the database: stop the app, then re-run with --yes "
+                    "(the current database is kept beside it, renamed)",
+                    file=sys.stderr,
+                )
+                return 3
+            done = backups.restore(Path(args.file), settings.database_url, now=SystemClock().now())
+            print(f"restored {done.audit_events} audit events, head {done.head}")
+            return 0
+        except backups.BackupError as exc:
+            print(f"{args.command} failed: {exc}", file=sys.stderr)
+            return 1
 
     engine = make_engine(settings.database_url)
     factory = make_sessionmaker(engine)
