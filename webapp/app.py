@@ -137,6 +137,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             return _problem(request, exc.status_code, code, message)
         return _error_page(request, exc.status_code, code, message)
 
+    @app.exception_handler(OverflowError)
+    async def number_out_of_range(request: Request, exc: OverflowError) -> Response:
+        # An id or number beyond what the database stores (found by the API fuzz run):
+        # it cannot name anything, so it is bad input, not a server error.
+        message = N_("A number in the request is too large; no record has such a number.")
+        if _is_api(request):
+            return _problem(request, 422, "number_out_of_range", message)
+        return _error_page(request, 422, "number_out_of_range", message)
+
     @app.exception_handler(OperationalError)
     async def db_unavailable(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", exc.orig)
