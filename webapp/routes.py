@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from webapp.admin import views as admin_views
+from webapp.audit import views as audit_views
 from webapp.auth import api as auth_api
 from webapp.auth import views as auth_views
 from webapp.checkin import api as checkin_api
@@ -35,6 +36,7 @@ def include_all(app: FastAPI) -> None:
         caps_views.router,
         findings_views.router,
         report_views.router,
+        audit_views.router,
         pwa_views.router,
     ):
         # Pages are not the JSON API: keep them out of /api/v1/openapi.json.
