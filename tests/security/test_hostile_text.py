@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from tests.factories import World, login, make_flag, make_scan, make_visit
 from webapp.checkin.models import UnregisteredReport
+from webapp.enterprises.models import Enterprise
+from webapp.plans.models import PlanEntry
 from webapp.supervision.models import FlagResolution
-from webapp.visits.models import VisitDecision
+from webapp.visits.models import Visit, VisitDecision
 
 PAYLOAD = (
     "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -162,7 +164,7 @@ def _get_routes(app: FastAPI) -> list[str]:
     return [
         route.path
         for route in app.routes
-        if isinstance(route, APIRoute) and "GET" in route.methods and "{" not in route.path
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and "{" not in route.path
     ]
 
 
