@@ -67,27 +67,30 @@ SKIP = re.compile(r"^/(logout|static/|api/|sw\.js|manifest)|\.(png|jpg|jpeg|xlsx
 def _seed(db: Session, world: World, now: datetime) -> None:
     """Visits in every state, a decision, a refused scan with its flag and a resolution, an
     unregistered report: so every kind of page has something to show."""
-    team = [world.alice, world.bob]
-    common = {
-        "agency": world.county,
-        "inspectors": team,
-        "items": world.items[:2],
-        "registered_by": world.inspector1,
-    }
-    make_visit(db, enterprise=world.ent_a, plan_entry=world.entry_a, now=now, **common)
-    confirmed = make_visit(
-        db,
-        enterprise=world.ent_a,
-        plan_entry=world.entry_a,
-        now=now,
-        status="confirmed",
-        window_start=now - timedelta(hours=3),
-        **common,
-    )
-    make_visit(
-        db, enterprise=world.ent_b, plan_entry=world.entry_b, now=now, status="cancelled", **common
-    )
-    extra = make_visit(db, enterprise=world.ent_b, now=now, extra_reason_text="x", **common)
+
+    def visit(
+        enterprise: Enterprise,
+        entry: PlanEntry | None,
+        status: str = "registered",
+        start: datetime | None = None,
+    ) -> Visit:
+        return make_visit(
+            db,
+            agency=world.county,
+            enterprise=enterprise,
+            inspectors=[world.alice, world.bob],
+            items=world.items[:2],
+            registered_by=world.inspector1,
+            now=now,
+            plan_entry=entry,
+            status=status,
+            window_start=start,
+        )
+
+    visit(world.ent_a, world.entry_a)
+    confirmed = visit(world.ent_a, world.entry_a, "confirmed", now - timedelta(hours=3))
+    visit(world.ent_b, world.entry_b, "cancelled")
+    extra = visit(world.ent_b, None)
     db.add(
         VisitDecision(
             visit_id=extra.id,
