@@ -9,7 +9,7 @@ DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools
 
-.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots bench
+.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots bench soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -81,3 +81,7 @@ screenshots: setup system-deps
 # Figures, not tests: import rate, report times, ... (each printed as a ratio to its floor).
 bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench $(BENCH)
+
+# The kill -9 loop at length (make test runs three cycles of it): bounded in count and time.
+soak: setup
+	SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/pytest -q -s -m soak
