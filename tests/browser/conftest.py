@@ -3,24 +3,13 @@ uvicorn on a free 127.0.0.1 port, with its own migrated SQLite database and real
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from sqlalchemy import Engine
 
-from tests.factories import World, build_world
-from webapp.app import create_app
-from webapp.clock import SystemClock
-from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker
+from tests.live import LiveServer, live_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,49 +51,7 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     }
 
 
-@dataclass
-class LiveServer:
-    url: str
-    engine: Engine
-    world: World
-    settings: Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    path = tmp_path / "live.sqlite3"
-    shutil.copyfile(template_db, path)
-    url = f"sqlite:///{path}"
-    port = _free_port()
-    settings = Settings(
-        database_url=url,
-        secret_key="browser-test-secret-0123456789-abcdefghijkl",
-        base_url=f"http://127.0.0.1:{port}",
-        sweep_interval_seconds=0,
-    )
-    engine = make_engine(url)
-    clock = SystemClock()
-    with make_sessionmaker(engine)() as session:
-        world = build_world(session, now=clock.now())
-    app = create_app(settings, clock=clock, engine=engine)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield LiveServer(url=settings.base_url, engine=engine, world=world, settings=settings)
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    with live_server(template_db, tmp_path) as server:
+        yield server

@@ -1,0 +1,71 @@
+"""A real server for tests that need one: uvicorn in a thread on 127.0.0.1, real time."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy import Engine
+
+from tests.factories import World, build_world
+from webapp.app import create_app
+from webapp.clock import SystemClock
+from webapp.config import Settings
+from webapp.db import make_engine, make_sessionmaker
+
+
+@dataclass
+class LiveServer:
+    url: str
+    engine: Engine
+    world: World
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """The app under uvicorn on a free 127.0.0.1 port, its own copy of the migrated database,
+    the standard world, and real time."""
+    path = tmp_path / "live.sqlite3"
+    shutil.copyfile(template_db, path)
+    url = f"sqlite:///{path}"
+    port = _free_port()
+    settings = Settings(
+        database_url=url,
+        secret_key="browser-test-secret-0123456789-abcdefghijkl",
+        base_url=f"http://127.0.0.1:{port}",
+        sweep_interval_seconds=0,
+    )
+    engine = make_engine(url)
+    clock = SystemClock()
+    with make_sessionmaker(engine)() as session:
+        world = build_world(session, now=clock.now())
+    app = create_app(settings, clock=clock, engine=engine)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield LiveServer(url=settings.base_url, engine=engine, world=world, settings=settings)
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
