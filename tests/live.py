@@ -29,7 +29,7 @@ class LiveServer:
     settings: Settings
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -43,7 +43,7 @@ def live_server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
     path = tmp_path / "live.sqlite3"
     shutil.copyfile(template_db, path)
     url = f"sqlite:///{path}"
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         database_url=url,
         secret_key="browser-test-secret-0123456789-abcdefghijkl",

@@ -15,7 +15,8 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import select
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.live import free_port
 from webapp.__main__ import migrate
 from webapp.app import create_app
 from webapp.clock import SystemClock
@@ -41,7 +42,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp())
     db_url = f"sqlite:///{tmp / 'shots.sqlite3'}"
-    port = _free_port()
+    port = free_port()
     settings = Settings(
         database_url=db_url,
         demo_mode=True,

@@ -14,8 +14,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import LiveServer
 from tests.factories import PASSWORD
+from tests.live import LiveServer
 from webapp.checkin.models import Scan
 from webapp.enums import ScanOutcome, VisitStatus
 from webapp.visits.models import Visit
