@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import PASSWORD, World, build_world
+from tests.live import free_port
 from webapp.audit import service as audit
 from webapp.checkin.models import Scan
 from webapp.clock import SystemClock
@@ -40,17 +40,11 @@ CYCLES = int(os.environ.get("SOAK_CYCLES", "3"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """`python -m webapp serve` as its own process, killed with SIGKILL and started again."""
 
     def __init__(self, db_path: Path, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
