@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy import Engine
@@ -69,3 +70,20 @@ def live_server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+def app_routes(app: Any) -> list[tuple[str, frozenset[str], Any]]:
+    """Every (path, methods, endpoint) the app serves, through included routers too (FastAPI
+    keeps included routers as branches, not as a flat list)."""
+    found: list[tuple[str, frozenset[str], Any]] = []
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if hasattr(route, "effective_route_contexts"):
+                for ctx in route.effective_route_contexts():
+                    found.append((ctx.path, frozenset(ctx.methods or ()), ctx.endpoint))
+            elif isinstance(getattr(route, "methods", None), set | frozenset):
+                found.append((route.path, frozenset(route.methods), route.endpoint))
+
+    walk(list(app.routes))
+    return found

@@ -14,12 +14,12 @@ from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.factories import World, login, make_flag, make_scan, make_visit
+from tests.live import app_routes
 from webapp.checkin.models import UnregisteredReport
 from webapp.enterprises.models import Enterprise
 from webapp.plans.models import PlanEntry
@@ -164,11 +164,7 @@ class _Links(HTMLParser):
 
 def _get_routes(app: FastAPI) -> list[str]:
     """Every page without path parameters, so pages no link leads to are checked too."""
-    return [
-        route.path
-        for route in app.routes
-        if isinstance(route, APIRoute) and "GET" in (route.methods or ()) and "{" not in route.path
-    ]
+    return [path for path, methods, _ in app_routes(app) if "GET" in methods and "{" not in path]
 
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
