@@ -78,13 +78,21 @@ def problem_for(request: Request, exc: DomainError) -> JSONResponse:
 
 
 def _error_page(
-    request: Request, status: int, code: str, message: str, params: dict[str, Any] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    params: dict[str, Any] | None = None,
+    *,
+    retry: list[tuple[str, str]] | None = None,
 ) -> Response:
     lang = getattr(request.state, "lang", "zh_CN")
     context = {
         "code": code,
         "message": translate(lang, message, params),
         "request_id": getattr(request.state, "request_id", ""),
+        "retry": retry,
+        "retry_action": request.url.path,
     }
     if is_htmx(request):
         # htmx swaps 4xx/5xx bodies only when told; retarget the error box so the user sees it.
@@ -96,6 +104,18 @@ def _error_page(
             headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"},
         )
     return render(request, "error.html", context, status_code=status)
+
+
+async def _submitted_fields(request: Request) -> list[tuple[str, str]] | None:
+    """A page form's text fields, to offer them again when saving failed (a chosen file is
+    not kept). None for anything but a page's form POST."""
+    if request.method != "POST" or is_htmx(request):
+        return None
+    try:
+        form = await request.form()
+    except Exception:  # the body is gone or unreadable: nothing to offer back
+        return None
+    return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -152,7 +172,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = N_("Not saved: the database is busy or unavailable. Please retry.")
         if _is_api(request):
             return _problem(request, 503, "db_unavailable", message)
-        return _error_page(request, 503, "db_unavailable", message)
+        return _error_page(
+            request, 503, "db_unavailable", message, retry=await _submitted_fields(request)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -188,6 +210,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 async def _sweep_loop(app: FastAPI, interval: int) -> None:
+    from webapp.findings import service as findings_service
     from webapp.supervision import service as supervision_service
 
     while True:
@@ -195,6 +218,7 @@ async def _sweep_loop(app: FastAPI, interval: int) -> None:
         try:
             with app.state.sessionmaker(bind=app.state.write_engine) as session:
                 supervision_service.sweep_unconfirmed(session, now=app.state.clock.now())
+                findings_service.sweep_overdue_hazards(session, now=app.state.clock.now())
         except Exception:
             log.exception("sweep failed; will retry")
 

@@ -50,8 +50,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; for SQLite: WAL, synchronous=FULL, foreign keys, and our own BEGIN."""
+def make_engine(url: str, *, busy_timeout_ms: int = 10000, **kwargs: Any) -> Engine:
+    """An engine; for SQLite: WAL, synchronous=FULL, foreign keys, and our own BEGIN. A write
+    waits up to `busy_timeout_ms` for another writer before giving up (then: 503, retry)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
@@ -61,7 +62,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # Take transaction control from the driver so BEGIN is ours (see `_on_begin`).
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
-        cur.execute("PRAGMA busy_timeout = 10000")
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if ":memory:" not in url and url != "sqlite://":
             cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
