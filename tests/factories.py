@@ -465,3 +465,74 @@ def make_flag(
         scan_id=scan.id if scan else None,
         report_id=report_id,
     )
+
+
+# --- findings (made directly, for tests of what comes after the recording) -----------------
+
+from webapp.enums import FindingOutcome, RectificationOutcome  # noqa: E402
+from webapp.findings.models import Inspection, ItemFinding, Rectification  # noqa: E402
+
+
+def make_inspection(
+    db: Session,
+    *,
+    visit: Visit,
+    recorded_by: User,
+    now: datetime,
+    results: list[tuple[InspectionItem, str, date | None]] | None = None,
+    version: int = 1,
+    case_opened: bool = False,
+    case_number: str = "",
+    fine_fen: int = 0,
+    correction_reason: str = "",
+) -> Inspection:
+    """An inspection record version of `visit`: `results` are (item, outcome, rectify_by);
+    by default every item of the visit is compliant."""
+    inspection = Inspection(
+        visit_id=visit.id,
+        version=version,
+        summary="",
+        case_opened=case_opened,
+        case_number=case_number,
+        fine_fen=fine_fen,
+        correction_reason=correction_reason,
+        recorded_at=now,
+        recorded_by_id=recorded_by.id,
+    )
+    db.add(inspection)
+    db.flush()
+    for item, outcome, rectify_by in results or [(i, "compliant", None) for i in visit.items]:
+        db.add(
+            ItemFinding(
+                inspection_id=inspection.id,
+                item_id=item.id,
+                outcome=FindingOutcome(outcome),
+                note="" if outcome == "compliant" else f"Hazard at {item.code}",
+                rectify_by=rectify_by,
+            )
+        )
+    db.flush()
+    db.refresh(inspection)
+    return inspection
+
+
+def make_rectification(
+    db: Session,
+    *,
+    finding: ItemFinding,
+    recorded_by: User,
+    now: datetime,
+    outcome: str = "rectified",
+    recheck_visit: Visit | None = None,
+) -> Rectification:
+    row = Rectification(
+        item_finding_id=finding.id,
+        recheck_visit_id=recheck_visit.id if recheck_visit else None,
+        outcome=RectificationOutcome(outcome),
+        note="",
+        recorded_at=now,
+        recorded_by_id=recorded_by.id,
+    )
+    db.add(row)
+    db.flush()
+    return row

@@ -1,6 +1,8 @@
 """The whole loop through HTTP, as the three users meet it: the inspector registers a visit,
 fetches the pass, the QR image is decoded by an independent decoder, the enterprise's manager
-scans and confirms, and the supervisor sees it, with the extra visit flagged."""
+scans, but the extra visit does not confirm before its approval; the supervisor approves at
+the gate, the scan confirms, and the supervisor sees the extra visit flagged for going before
+its approval."""
 
 from __future__ import annotations
 
@@ -75,25 +77,50 @@ def test_register_show_scan_confirm_supervise(
     page = client.get(scan_path)
     assert page.status_code == 200
     assert "Bob Wang" in page.text
+    assert "approval_pending" in page.text  # an extra visit waits for its approval
     form_token = csrf_from(page.text)
-    confirmed = client.post(
+    refused = client.post(
         "/scan",
         data={
             "pass": url,
             "csrf_token": form_token,
+            "idempotency_key": "scan-loop-0",
+            "device_time": clock.now().isoformat(),
+        },
+    )
+    assert refused.status_code == 409, refused.text
+
+    # The supervisor approves (late: the team is already at the gate); the scan confirms.
+    client.cookies.clear()
+    clock.advance(minutes=10)
+    supervisor = api_token(client, "supervisor1")
+    approved = client.post(
+        f"/api/v1/visits/{visit_id}/decision",
+        headers=supervisor,
+        json={"decision": "approved", "note": "Approved by phone"},
+    )
+    assert approved.status_code == 200, approved.text
+    clock.advance(minutes=3)
+    login(client, "manager1")
+    current = client.get(f"/api/v1/visits/{visit_id}/pass", headers=inspector).json()
+    page = client.get(current["url"].removeprefix("https://testserver"))
+    confirmed = client.post(
+        "/scan",
+        data={
+            "pass": current["url"],
+            "csrf_token": csrf_from(page.text),
             "idempotency_key": "scan-loop-1",
             "device_time": clock.now().isoformat(),
         },
     )
     assert confirmed.status_code == 200, confirmed.text
 
-    # The supervisor sees the confirmation in the visit's history, and the flag for an
-    # extra visit confirmed before anyone approved it.
+    # The supervisor sees the confirmation in the visit's history, the refused scan, and
+    # the flag for an extra visit approved only once its team was at the gate.
     client.cookies.clear()
-    supervisor = api_token(client, "supervisor1")
     flags = client.get("/api/v1/flags", headers=supervisor).json()
     kinds = {f["kind"] for f in flags["items"]}
-    assert "extra_unapproved" in kinds
+    assert {"extra_unapproved", "refused_scan"} <= kinds
     login(client, "supervisor1")
     history = client.get(f"/supervision/visits/{visit_id}")
     assert history.status_code == 200

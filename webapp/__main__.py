@@ -1,4 +1,5 @@
-"""Command line: serve, migrate, demo, sweep, audit verify, create-admin."""
+"""Command line: serve, migrate, demo, sweep, audit verify, create-admin, import,
+import-template."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     demo = sub.add_parser("demo", help="load the demo data set")
     demo.add_argument("--if-empty", action="store_true", help="only into an empty database")
-    sub.add_parser("sweep", help="flag registered visits whose window passed unconfirmed")
+    sub.add_parser(
+        "sweep", help="flag visits whose window passed unconfirmed, and overdue major hazards"
+    )
     audit = sub.add_parser("audit", help="the audit log")
     audit.add_argument("action", choices=["verify"])
     audit.add_argument(
@@ -52,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     admin = sub.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
+    from webapp.imports import cli as import_cli
+
+    import_cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "import-template":
+        return import_cli.write_template(args)
 
     from webapp.config import get_settings
 
@@ -110,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     factory = make_sessionmaker(engine)
     now = SystemClock().now()
     with factory() as session:
+        if args.command == "import":
+            return import_cli.run_import(session, args, now=now)
         if args.command == "demo":
             from webapp import demo as demo_data
 
@@ -120,10 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             print("demo data loaded")
             return 0
         if args.command == "sweep":
+            from webapp.findings import service as findings_service
             from webapp.supervision import service as supervision_service
 
             count = supervision_service.sweep_unconfirmed(session, now=now)
+            hazards = findings_service.sweep_overdue_hazards(session, now=now)
             print(f"{count} flag(s) raised")
+            print(f"{hazards} overdue major hazard flag(s) raised")
             return 0
         if args.command == "audit":
             from webapp.audit import service as audit_service

@@ -609,7 +609,8 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
         reason="企业停产检修，改期检查",
         now=_local_at(now, -1, 8),
     )
-    # Extra visits: confirmed before approval (then approved), rejected, and pending.
+    # Extra visits: at the gate before approval (the scan refused, approved on the spot,
+    # then confirmed: flagged), rejected, and pending.
     rushed = register(
         "inspector2",
         ents[7],
@@ -626,9 +627,10 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
         actor=users["supervisor1"],
         public_id=rushed.public_id,
         decision=Approval.approved,
-        note="事后补批：事故核查",
-        now=_local_at(now, -1, 11),
+        note="现场补批：事故核查",
+        now=_local_at(now, -1, 9, 40),
     )
+    scan(rushed, at=_local_at(now, -1, 9, 45))
     refused = register(
         "inspector1",
         ents[8],

@@ -18,6 +18,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "wrong_enterprise": 403,
     "outside_window": 409,
     "visit_cancelled": 409,
+    "approval_pending": 409,  # an extra visit's pass before its approval
+    "approval_rejected": 409,
     "not_pending": 409,
     "already_decided": 409,
     "db_unavailable": 503,

@@ -50,6 +50,8 @@ REFUSAL_LABELS = {
     "already_confirmed": "Visit already confirmed",
     "outside_window": "Outside the visit's time window",
     "visit_cancelled": "Visit was cancelled",
+    "approval_pending": "Extra visit not approved yet",
+    "approval_rejected": "Extra visit rejected by the supervisor",
 }
 ROLE_LABELS = {
     "inspector": "Inspector",

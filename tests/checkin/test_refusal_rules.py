@@ -41,7 +41,7 @@ def test_unregistered_report_finding() -> None:
 
 
 def test_every_refusal_code_has_words_for_the_manager() -> None:
-    assert set(REFUSALS) == set(SERIOUS + WARNING)
+    assert set(REFUSALS) == {*SERIOUS, *WARNING, "approval_pending", "approval_rejected"}
     for message, next_step in REFUSALS.values():
         assert message
         assert next_step

@@ -377,7 +377,7 @@ def test_posting_without_signing_in_records_nothing(
     assert counts(db) == (0, 0, 0)
 
 
-def test_extra_visit_confirmed_before_approval_and_short_notice_are_flagged(
+def test_extra_visit_waiting_for_approval_is_shown_but_not_confirmed(
     en: TestClient, db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
     from webapp.enums import ExtraReason
@@ -386,12 +386,19 @@ def test_extra_visit_confirmed_before_approval_and_short_notice_are_flagged(
         db, world, now=now, extra=ExtraReason.complaint, registered_at=now - timedelta(minutes=5)
     )
     sign_in(en, "manager1")
+    before = counts(db)
     page = en.get(_path(url_of(visit, now=now, settings=settings)))
     assert "Complaint or hotline report" in page.text
     assert "Pending approval" in page.text
-    assert "has not been approved yet" in page.text
-    assert en.post("/scan", data=_form(page.text)).status_code == 200
-    assert sorted(f.kind.value for f in flags(db)) == ["extra_unapproved", "short_notice"]
+    assert 'data-code="approval_pending"' in page.text
+    assert "has not been approved by a supervisor yet" in page.text
+    assert "Alice Li" in page.text  # who is at the gate, for the manager to check
+    assert counts(db) == before  # looking writes nothing
+    # The manager may still record the refused scan for the supervisor.
+    recorded = en.post("/scan", data=_form(page.text))
+    assert recorded.status_code == 409
+    assert "Scan refused" in recorded.text
+    assert [f.kind.value for f in flags(db)] == ["refused_scan"]
     assert all(f.visit_id == visit.id for f in flags(db))
 
 

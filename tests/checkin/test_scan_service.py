@@ -341,21 +341,66 @@ def test_short_code_typed_with_spaces_or_lowercase_confirms(
     assert scans(db)[0].presented_as == "code"
 
 
-def test_extra_visit_confirmed_before_approval_is_flagged(
+def test_extra_visit_waiting_for_approval_does_not_confirm(
     db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
+    """The gate (Settings.extra_visit_approval, "confirm" by default): the scan of an extra
+    visit whose approval is pending is refused and recorded like every refusal."""
     visit = make_visit(db, world, now=now, extra=ExtraReason.complaint)
     assert visit.approval == Approval.pending
     result = _scan_visit(db, world, visit, now=now, settings=settings)
-    assert result.confirmed  # confirmed (it happened) and flagged
+    assert not result.confirmed
+    assert (result.reason_code, result.status_code) == ("approval_pending", 409)
+    assert result.visit is not None  # the manager's own enterprise's genuine pass
+    assert "not been approved" in result.message
+    [scan] = scans(db)
+    assert (scan.outcome, scan.reason_code) == (ScanOutcome.refused, "approval_pending")
     [flag] = flags(db)
-    assert (flag.kind, flag.visit_id, flag.dedupe_key, flag.agency_id) == (
-        FlagKind.extra_unapproved,
+    assert (flag.kind, flag.visit_id, flag.severity) == (
+        FlagKind.refused_scan,
+        visit.id,
+        Severity.warning,
+    )
+    db.refresh(visit)
+    assert visit.status == VisitStatus.registered
+
+
+def test_rejected_extra_visit_does_not_confirm(
+    db: Session, world: World, now: datetime, settings: Settings
+) -> None:
+    visit = make_visit(db, world, now=now, extra=ExtraReason.complaint, approval=Approval.rejected)
+    result = _scan_visit(db, world, visit, now=now, settings=settings)
+    assert result.reason_code == "approval_rejected"
+    assert [f.kind for f in flags(db)] == [FlagKind.refused_scan]
+
+
+def test_extra_visit_approved_only_after_a_refused_scan_confirms_and_is_flagged(
+    db: Session, world: World, now: datetime, settings: Settings
+) -> None:
+    """The team went before the approval: approved at the gate after the first refusal."""
+    from webapp.supervision import service as supervision
+
+    visit = make_visit(db, world, now=now, extra=ExtraReason.complaint)
+    assert not _scan_visit(db, world, visit, now=now, settings=settings).confirmed
+    later = now + timedelta(minutes=20)
+    supervision.decide_extra_visit(
+        db,
+        actor=world.supervisor,
+        public_id=visit.public_id,
+        decision=Approval.approved,
+        note="",
+        now=later,
+    )
+    result = _scan_visit(db, world, visit, now=later + timedelta(minutes=1), settings=settings)
+    assert result.confirmed
+    late = [f for f in flags(db) if f.kind == FlagKind.extra_unapproved]
+    [flag] = late
+    assert (flag.visit_id, flag.dedupe_key, flag.severity) == (
         visit.id,
         f"visit:{visit.id}",
-        world.county.id,
+        Severity.warning,
     )
-    assert json.loads(flag.detail)["params"] == {"approval": "pending"}
+    assert json.loads(flag.detail)["params"] == {"approval": "approved", "minutes": 20}
 
 
 def test_approved_extra_visit_is_not_flagged(
@@ -393,8 +438,15 @@ def test_only_a_safety_manager_can_confirm(
 def test_confirmation_and_its_records_commit_together(
     db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
+    # Registered a minute ago, scanned ten minutes before its window (within the tolerance).
     visit = make_visit(
-        db, world, now=now, registered_at=now - timedelta(minutes=1), extra=ExtraReason.referral
+        db,
+        world,
+        now=now,
+        registered_at=now - timedelta(minutes=1),
+        extra=ExtraReason.referral,
+        approval=Approval.approved,
+        window=(now + timedelta(minutes=10), now + timedelta(hours=3)),
     )
     _scan(db, world, url_of(visit, now=now, settings=settings), now=now, settings=settings)
     db.expire_all()
@@ -402,7 +454,7 @@ def test_confirmation_and_its_records_commit_together(
     assert stored is not None
     assert stored.status == VisitStatus.confirmed
     kinds = sorted(f.kind.value for f in flags(db))
-    assert kinds == ["extra_unapproved", "short_notice"]
+    assert kinds == ["confirmed_outside_window", "short_notice"]
     actions = _audit_actions(db)
     assert actions.count("visit.confirmed") == 1
     assert actions.count("flag.raised") == 2

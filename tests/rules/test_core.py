@@ -334,3 +334,181 @@ def test_registration_findings() -> None:
         is_extra=True,
     )
     assert [f.rule for f in both] == ["credentials.two_valid", "extra.needs_approval"]
+
+
+# --- extra visits: the approval gate and a late approval --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("is_extra", "approval", "code"),
+    [
+        (True, Approval.pending, "approval_pending"),
+        (True, Approval.rejected, "approval_rejected"),
+        (True, Approval.approved, None),
+        (False, Approval.not_required, None),
+    ],
+)
+def test_approval_refusal(is_extra: bool, approval: Approval, code: str | None) -> None:
+    assert core.approval_refusal(is_extra, approval) == code
+
+
+def test_scan_of_an_unapproved_extra_visit_is_refused_last() -> None:
+    assert _refusal(is_extra=True, approval=Approval.pending) == "approval_pending"
+    assert _refusal(is_extra=True, approval=Approval.rejected) == "approval_rejected"
+    assert _refusal(is_extra=True, approval=Approval.approved) is None
+    # A more useful reason first: outside the window, another enterprise.
+    late = NOW + timedelta(hours=4)
+    assert _refusal(is_extra=True, approval=Approval.pending, now=late) == "outside_window"
+    assert (
+        _refusal(is_extra=True, approval=Approval.pending, scanner_enterprise_id=2)
+        == "wrong_enterprise"
+    )
+
+
+def test_registration_warning_follows_the_gate() -> None:
+    confirm = core.extra_visit_at_registration(True, core.GATE_CONFIRM)
+    issue = core.extra_visit_at_registration(True, core.GATE_ISSUE)
+    assert confirm is not None
+    assert issue is not None
+    assert "will not confirm it" in confirm.message
+    assert "pass is issued only once" in issue.message
+
+
+def test_extra_visit_approved_after_a_refused_scan_is_flagged() -> None:
+    refused = NOW
+    finding = core.extra_visit_at_scan(
+        True,
+        Approval.approved,
+        approved_at=refused + timedelta(minutes=25),
+        first_refused_at=refused,
+    )
+    assert finding is not None
+    assert (finding.rule, finding.kind, finding.severity) == (
+        "extra.needs_approval",
+        FlagKind.extra_unapproved,
+        Severity.warning,
+    )
+    assert finding.params == {"approval": "approved", "minutes": 25}
+    assert finding.message % finding.params
+
+
+@pytest.mark.parametrize(
+    ("approved_at", "first_refused_at"),
+    [
+        (NOW, None),  # approved, never refused at the gate
+        (NOW - timedelta(minutes=1), NOW),  # approved before the refusal (a race)
+        (None, NOW),  # approval time unknown
+    ],
+)
+def test_extra_visit_approved_in_time_is_not_flagged(
+    approved_at: datetime | None, first_refused_at: datetime | None
+) -> None:
+    assert (
+        core.extra_visit_at_scan(
+            True, Approval.approved, approved_at=approved_at, first_refused_at=first_refused_at
+        )
+        is None
+    )
+
+
+# --- timing: short notice at registration, confirmed outside the window -----------------------
+
+
+def test_short_notice_at_registration() -> None:
+    finding = core.short_notice_at_registration(NOW, NOW + timedelta(minutes=29), 30)
+    assert finding is not None
+    assert (finding.rule, finding.kind) == ("timing.short_notice", FlagKind.short_notice)
+    assert finding.message % finding.params
+    assert core.short_notice_at_registration(NOW, NOW + timedelta(minutes=30), 30) is None
+    assert core.short_notice_at_registration(NOW, NOW + timedelta(hours=5), 30) is None
+
+
+def test_confirmed_outside_the_window_proper() -> None:
+    start, end = NOW, NOW + timedelta(hours=3)
+    early = core.confirmed_outside_window(start, end, start - timedelta(minutes=12))
+    assert early is not None
+    assert (early.rule, early.kind, early.severity) == (
+        "timing.outside_window",
+        FlagKind.confirmed_outside_window,
+        Severity.warning,
+    )
+    assert early.params == {"minutes": 12, "early": True}
+    assert "before its window started" in early.message
+    late = core.confirmed_outside_window(start, end, end + timedelta(minutes=20))
+    assert late is not None
+    assert late.params == {"minutes": 20, "early": False}
+    assert "after its window ended" in late.message
+
+
+@pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=1), timedelta(hours=3)])
+def test_confirmed_inside_the_window(offset: timedelta) -> None:
+    assert core.confirmed_outside_window(NOW, NOW + timedelta(hours=3), NOW + offset) is None
+
+
+# --- credentials.field ------------------------------------------------------------------------
+
+
+def fielded(name: str, fields: str, agency_id: int | None = None) -> core.TeamMember:
+    return core.TeamMember(
+        inspector_id=hash(name) % 1000,
+        name=name,
+        credential_number="JZ1",
+        credential_status=CredentialStatus.valid,
+        valid_from=date(2025, 1, 1),
+        valid_until=date(2027, 12, 31),
+        fields=fields,
+        agency_id=agency_id,
+    )
+
+
+def test_a_credential_not_covering_an_items_field() -> None:
+    team = [fielded("Alice", "hazchem"), fielded("Bob", "mining industry_trade")]
+    items = [core.ItemFact(1, "WH-001", field="hazchem"), core.ItemFact(2, "AQ-001", field="")]
+    finding = core.credential_fields(team, items, host_agency_id=1)
+    assert finding is not None
+    assert (finding.rule, finding.kind, finding.severity) == (
+        "credentials.field",
+        FlagKind.credential_field,
+        Severity.warning,
+    )
+    assert finding.params == {"problems": "Bob: WH-001 (hazchem)"}
+    assert finding.message % finding.params
+
+
+@pytest.mark.parametrize(
+    ("team", "items"),
+    [
+        # Unrestricted credentials ("" = older credentials carry no field) cover everything.
+        ([fielded("Alice", ""), fielded("Bob", "")], [core.ItemFact(1, "WH-001", field="hazchem")]),
+        # Items of any field ("") need no particular credential.
+        ([fielded("Alice", "mining")], [core.ItemFact(1, "AQ-001", field="")]),
+        ([fielded("Alice", "hazchem mining")], [core.ItemFact(1, "WH-001", field="hazchem")]),
+    ],
+)
+def test_credentials_covering_their_items(
+    team: list[core.TeamMember], items: list[core.ItemFact]
+) -> None:
+    assert core.credential_fields(team, items, host_agency_id=1) is None
+
+
+def test_in_a_joint_visit_each_agency_covers_its_own_items() -> None:
+    host, guest = 1, 2
+    team = [fielded("Alice", "hazchem", host), fielded("Dave", "mining", guest)]
+    items = [
+        core.ItemFact(1, "WH-001", field="hazchem"),  # the host's item (agency None)
+        core.ItemFact(2, "KS-001", field="mining", agency_id=guest),
+    ]
+    assert core.credential_fields(team, items, host_agency_id=host) is None
+    wrong = [*items, core.ItemFact(3, "WH-002", field="hazchem", agency_id=guest)]
+    finding = core.credential_fields(team, wrong, host_agency_id=host)
+    assert finding is not None
+    assert finding.params == {"problems": "Dave: WH-002 (hazchem)"}
+
+
+def test_registration_findings_include_the_credential_field() -> None:
+    team = [fielded("Alice", "mining"), fielded("Bob", "")]
+    items = [core.ItemFact(1, "WH-001", field="hazchem")]
+    found = core.registration_findings(
+        team=team, first_day=TODAY, last_day=TODAY, is_extra=False, items=items, host_agency_id=1
+    )
+    assert [f.rule for f in found] == ["credentials.field"]

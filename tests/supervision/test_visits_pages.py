@@ -134,22 +134,25 @@ def test_plan_coverage_shows_done_and_missing(
         db, world, now, enterprise=world.ent_b, items=world.items[2:], plan_entry=world.entry_b
     )
     login(client, "supervisor1")
-    html = client.get("/supervision/plan").text
+    # The figures per unit; the list of every plan entry behind "planned" (the month lasts:
+    # an entry not done yet is open). Details: tests/supervision/test_coverage.py.
+    html = client.get("/supervision/plan?show=planned&scope=all").text
     coverage = dict(re.findall(r'<tr id="entry-(\d+)" data-coverage="(\w+)">', html))
     assert coverage == {
-        str(world.entry_a.id): "confirmed",
-        str(world.entry_b.id): "registered",
-        str(town_entry.id): "none",
+        str(world.entry_a.id): "done",
+        str(world.entry_b.id): "open",
+        str(town_entry.id): "open",
     }
     assert f'href="/supervision/visits/{v["planned_a"].public_id}"' in html
     assert f'href="/supervision/visits/{registered.public_id}"' in html
-    assert "Confirmed: 1" in html
-    assert "No visit yet: 1" in html
+    assert re.search(r'data-figure="done">1<', html)
+    assert re.search(r'data-figure="open">2<', html)
     # the other county's supervisor has no plan entries this month
     client.cookies.clear()
     login(client, "supervisor9")
-    html = client.get("/supervision/plan").text
-    assert "No plan entries for this month in your agencies." in html
+    html = client.get("/supervision/plan?show=planned&scope=all").text
+    assert "data-coverage" not in html
+    assert "No records." in html
     # another month
     client.cookies.clear()
     login(client, "supervisor1")

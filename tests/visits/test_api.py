@@ -267,7 +267,7 @@ def test_openapi_documents_the_visits_api(client: TestClient) -> None:
         "VisitCreate",
         "VisitDetailOut",
         "PassOut",
-        "FindingOut",
+        "RuleFindingOut",
         "EnterpriseOut",
         "InspectionItemOut",
         "PlanEntryOut",

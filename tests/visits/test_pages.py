@@ -269,7 +269,7 @@ def test_check_shows_errors_and_warnings_at_once_and_writes_nothing(
     assert "Only 1 inspector(s) with a credential valid" in html
     assert "Carol Zhang" in html
     assert 'data-rule="extra.needs_approval"' in html
-    assert "needs a supervisor's approval" in html
+    assert "will not confirm it until a supervisor has approved it" in html
     assert written(db) == before
 
     one = en.post(

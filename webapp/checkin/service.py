@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -29,11 +29,11 @@ from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.config import Settings
 from webapp.db import begin_write
 from webapp.enterprises.models import Enterprise
-from webapp.enums import Role, ScanOutcome, VisitStatus
+from webapp.enums import Approval, Role, ScanOutcome, VisitStatus
 from webapp.errors import STATUS_BY_CODE, FieldError, forbidden, not_found, validation_error
 from webapp.supervision.flags import raise_flag
 from webapp.visits import service as visits_service
-from webapp.visits.models import Visit, VisitInspector
+from webapp.visits.models import Visit, VisitDecision, VisitInspector
 from webapp.web import N_
 
 IDEMPOTENCY_SCOPE = "checkin"
@@ -80,11 +80,29 @@ REFUSALS: dict[str, tuple[str, str]] = {
         N_("This visit was cancelled by its agency; it cannot be confirmed."),
         N_("Ask the inspectors to register a new visit. If they do not, report the visit."),
     ),
+    "approval_pending": (
+        N_(
+            "This extra visit (outside the plan) has not been approved by a supervisor yet: "
+            "it cannot be confirmed."
+        ),
+        N_(
+            "Ask the inspectors to wait for their supervisor's approval and scan again. An "
+            "extra visit may take place only after it is approved."
+        ),
+    ),
+    "approval_rejected": (
+        N_("The supervisor rejected this extra visit (outside the plan): it cannot be confirmed."),
+        N_("Do not confirm. If the inspectors inspect anyway, report the visit."),
+    ),
 }
 
 # The refusals after which the visit itself may be shown to the scanning manager: the pass
 # was genuine and current and the visit is at their own enterprise.
-_OWN_VISIT_REFUSALS = frozenset({"already_confirmed", "outside_window"})
+_OWN_VISIT_REFUSALS = frozenset(
+    {"already_confirmed", "outside_window", "approval_pending", "approval_rejected"}
+)
+# The refusals of an extra visit's pass for want of an approval.
+_APPROVAL_REFUSALS = frozenset({"approval_pending", "approval_rejected"})
 
 
 @dataclass(frozen=True)
@@ -176,7 +194,8 @@ def _refusal_params(
 def refusal_of(
     visit: Visit, *, enterprise_id: int, now: datetime, settings: Settings
 ) -> str | None:
-    """Why a genuine, current pass of `visit` would not confirm at `enterprise_id` now."""
+    """Why a genuine, current pass of `visit` would not confirm at `enterprise_id` now
+    (an extra visit confirms only once approved, whatever Settings.extra_visit_approval)."""
     return rules.scan_refusal(
         status=visit.status,
         visit_enterprise_id=visit.enterprise_id,
@@ -185,6 +204,8 @@ def refusal_of(
         window_end=visit.window_end,
         tolerance_minutes=settings.window_tolerance_minutes,
         now=now,
+        is_extra=visit.is_extra,
+        approval=visit.approval,
     )
 
 
@@ -445,8 +466,9 @@ def _confirm(
         },
     )
     findings = [
-        rules.extra_visit_at_scan(visit.is_extra, visit.approval),
+        _extra_visit_finding(session, visit),
         rules.short_notice(visit.registered_at, now, settings.short_notice_minutes),
+        *visits_service.confirmation_findings(session, visit=visit, now=now, settings=settings),
     ]
     for finding in findings:
         if finding is not None:
@@ -470,6 +492,29 @@ def _confirm(
         next_step="",
         confirmed_at=now,
         visit=visit,
+    )
+
+
+def _extra_visit_finding(session: Session, visit: Visit) -> rules.Finding | None:
+    """Rule `extra.needs_approval` at the confirmation: the approval is compared with the
+    first scan refused for want of it (the team was at the gate before the approval)."""
+    if not visit.is_extra:
+        return None
+    approved_at = session.scalar(
+        select(func.max(VisitDecision.decided_at)).where(
+            VisitDecision.visit_id == visit.id, VisitDecision.decision == Approval.approved
+        )
+    )
+    first_refused_at = session.scalar(
+        select(func.min(Scan.scanned_at)).where(
+            Scan.visit_id == visit.id, Scan.reason_code.in_(_APPROVAL_REFUSALS)
+        )
+    )
+    return rules.extra_visit_at_scan(
+        visit.is_extra,
+        visit.approval,
+        approved_at=approved_at,
+        first_refused_at=first_refused_at,
     )
 
 

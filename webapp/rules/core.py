@@ -34,6 +34,22 @@ class TeamMember:
     credential_status: CredentialStatus | None
     valid_from: date | None
     valid_until: date | None
+    # The enforcement fields the credential covers (space-separated; "" = not restricted).
+    fields: str = ""
+    # The inspector's agency: in a joint visit each agency covers its own items.
+    agency_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemFact:
+    """An item on a visit, as the rules see it."""
+
+    item_id: int
+    code: str
+    field: str = ""  # the enforcement field a credential must cover; "" = any
+    max_per_year: int | None = None
+    # The agency covering it in a joint visit; None = the visit's own agency.
+    agency_id: int | None = None
 
 
 def credential_valid(member: TeamMember, first_day: date, last_day: date) -> bool:
@@ -63,7 +79,12 @@ def team_credentials(team: Sequence[TeamMember], first_day: date, last_day: date
     )
 
 
-def extra_visit_at_registration(is_extra: bool) -> Finding | None:
+# Settings.extra_visit_approval: what waits for the supervisor's approval of an extra visit.
+GATE_CONFIRM = "confirm"  # the pass is shown, but the enterprise's scan does not confirm
+GATE_ISSUE = "issue"  # the pass is not even shown
+
+
+def extra_visit_at_registration(is_extra: bool, gate: str = GATE_CONFIRM) -> Finding | None:
     """Rule `extra.needs_approval`, as a warning before anyone goes."""
     if not is_extra:
         return None
@@ -71,25 +92,64 @@ def extra_visit_at_registration(is_extra: bool) -> Finding | None:
         rule="extra.needs_approval",
         kind=FlagKind.extra_unapproved,
         severity=Severity.warning,
-        message="Extra visit (not in the plan): it needs a supervisor's approval before the "
-        "enterprise scans the pass, or it will be flagged.",
+        message=(
+            "Extra visit (not in the plan): its pass is issued only once a supervisor has "
+            "approved it."
+            if gate == GATE_ISSUE
+            else "Extra visit (not in the plan): the enterprise's scan will not confirm it "
+            "until a supervisor has approved it."
+        ),
+        params={"gate": gate},
     )
 
 
-def extra_visit_at_scan(is_extra: bool, approval: Approval) -> Finding | None:
-    """Rule `extra.needs_approval`, at the confirming scan: not approved yet is a flag."""
-    if not is_extra or approval == Approval.approved:
+def approval_refusal(is_extra: bool, approval: Approval) -> str | None:
+    """Rule `extra.needs_approval`, as the gate: the refusal code of an extra visit's pass
+    while its approval is pending or was rejected (None: approved, or a planned visit)."""
+    if not is_extra or approval in (Approval.approved, Approval.not_required):
+        return None
+    return "approval_rejected" if approval == Approval.rejected else "approval_pending"
+
+
+def extra_visit_at_scan(
+    is_extra: bool,
+    approval: Approval,
+    *,
+    approved_at: datetime | None = None,
+    first_refused_at: datetime | None = None,
+) -> Finding | None:
+    """Rule `extra.needs_approval`, at the confirming scan.
+
+    The gate (approval_refusal) keeps an unapproved extra visit from confirming; should one
+    get through anyway it is a serious flag. An approval given only after the pass had been
+    refused at the gate for want of it (`first_refused_at`: the first such refused scan)
+    means the team went before the approval: that is flagged too (一律经批准后进行)."""
+    if not is_extra:
+        return None
+    if approval != Approval.approved:
+        return Finding(
+            rule="extra.needs_approval",
+            kind=FlagKind.extra_unapproved,
+            severity=Severity.serious,
+            message=(
+                "Extra visit confirmed although its approval was rejected."
+                if approval == Approval.rejected
+                else "Extra visit confirmed while its approval was still pending."
+            ),
+            params={"approval": approval.value},
+        )
+    if approved_at is None or first_refused_at is None or approved_at < first_refused_at:
         return None
     return Finding(
         rule="extra.needs_approval",
         kind=FlagKind.extra_unapproved,
-        severity=Severity.serious,
-        message=(
-            "Extra visit confirmed although its approval was rejected."
-            if approval == Approval.rejected
-            else "Extra visit confirmed while its approval was still pending."
-        ),
-        params={"approval": approval.value},
+        severity=Severity.warning,
+        message="Extra visit approved only %(minutes)s minutes after its pass had been refused "
+        "at the gate for want of approval: the team went before the approval.",
+        params={
+            "approval": approval.value,
+            "minutes": int((approved_at - first_refused_at).total_seconds() // 60),
+        },
     )
 
 
@@ -106,6 +166,73 @@ def short_notice(
         severity=Severity.warning,
         message="Registered only %(minutes)s minutes before its scan (less than %(threshold)s).",
         params={"minutes": int(lead.total_seconds() // 60), "threshold": threshold_minutes},
+    )
+
+
+def short_notice_at_registration(
+    now: datetime, window_start: datetime, threshold_minutes: int
+) -> Finding | None:
+    """Rule `timing.short_notice`, before anyone goes: a window that starts within the
+    threshold may well be scanned within it, which is flagged."""
+    if window_start - now >= timedelta(minutes=threshold_minutes):
+        return None
+    return Finding(
+        rule="timing.short_notice",
+        kind=FlagKind.short_notice,
+        severity=Severity.warning,
+        message="The window starts less than %(threshold)s minutes from now: a scan less than "
+        "%(threshold)s minutes after registering is flagged as short notice.",
+        params={"threshold": threshold_minutes},
+    )
+
+
+def confirmed_outside_window(
+    window_start: datetime, window_end: datetime, confirmed_at: datetime
+) -> Finding | None:
+    """Rule `timing.outside_window`: confirmed inside the tolerance but outside the window
+    proper (a scan outside the tolerance is refused, not confirmed)."""
+    if window_start <= confirmed_at <= window_end:
+        return None
+    early = confirmed_at < window_start
+    gap = window_start - confirmed_at if early else confirmed_at - window_end
+    return Finding(
+        rule="timing.outside_window",
+        kind=FlagKind.confirmed_outside_window,
+        severity=Severity.warning,
+        message=(
+            "Confirmed %(minutes)s minutes before its window started (within the tolerance)."
+            if early
+            else "Confirmed %(minutes)s minutes after its window ended (within the tolerance)."
+        ),
+        params={"minutes": max(1, int(gap.total_seconds() // 60)), "early": early},
+    )
+
+
+def credential_fields(
+    team: Sequence[TeamMember], items: Sequence[ItemFact], *, host_agency_id: int
+) -> Finding | None:
+    """Rule `credentials.field`: an inspector whose credential is restricted to some fields
+    covers an item of another field. In a joint visit each inspector covers their own
+    agency's items (an item without a covering agency is the visit's own agency's)."""
+    problems: list[str] = []
+    for member in team:
+        allowed = set(member.fields.split())
+        if not allowed:
+            continue  # an unrestricted credential covers every field
+        for item in items:
+            covering = item.agency_id if item.agency_id is not None else host_agency_id
+            if member.agency_id is not None and covering != member.agency_id:
+                continue
+            if item.field and item.field not in allowed:
+                problems.append(f"{member.name}: {item.code} ({item.field})")
+    if not problems:
+        return None
+    return Finding(
+        rule="credentials.field",
+        kind=FlagKind.credential_field,
+        severity=Severity.warning,
+        message="A credential does not cover the field of an item its holder checks: %(problems)s.",
+        params={"problems": "; ".join(problems)},
     )
 
 
@@ -134,9 +261,12 @@ def scan_refusal(
     window_end: datetime,
     tolerance_minutes: int,
     now: datetime,
+    is_extra: bool = False,
+    approval: Approval = Approval.not_required,
 ) -> str | None:
     """Rule `pass.confirms_once_here_now`: the refusal code for a genuine, current pass,
-    or None when it confirms. Order matters: the most useful reason first."""
+    or None when it confirms. Order matters: the most useful reason first; an extra visit
+    waiting for (or refused) its approval comes last, once the pass is otherwise good."""
     if status == VisitStatus.cancelled:
         return "visit_cancelled"
     if visit_enterprise_id != scanner_enterprise_id:
@@ -146,7 +276,7 @@ def scan_refusal(
     tolerance = timedelta(minutes=tolerance_minutes)
     if not (window_start - tolerance <= now <= window_end + tolerance):
         return "outside_window"
-    return None
+    return approval_refusal(is_extra, approval)
 
 
 # Refusal codes of a scan whose refusal is itself serious (a forgery, a pass shown at the
@@ -160,6 +290,8 @@ _REFUSED_SCAN_MESSAGES = {
     "already_confirmed": "Refused scan: the visit had already been confirmed.",
     "outside_window": "Refused scan: scanned outside the visit's registered time window.",
     "visit_cancelled": "Refused scan: the visit had been cancelled.",
+    "approval_pending": "Refused scan: the extra visit was still waiting for its approval.",
+    "approval_rejected": "Refused scan: the extra visit's approval had been rejected.",
 }
 
 
@@ -244,11 +376,22 @@ def validate_registration(
 
 
 def registration_findings(
-    *, team: Sequence[TeamMember], first_day: date, last_day: date, is_extra: bool
+    *,
+    team: Sequence[TeamMember],
+    first_day: date,
+    last_day: date,
+    is_extra: bool,
+    gate: str = GATE_CONFIRM,
+    items: Sequence[ItemFact] = (),
+    host_agency_id: int | None = None,
 ) -> list[Finding]:
-    """Everything registration warns about before anyone goes."""
+    """What registration warns about from the visit alone (its team, items and basis); the
+    rules over the enterprise's other visits are in webapp.rules.history."""
     found = [
         team_credentials(team, first_day, last_day),
-        extra_visit_at_registration(is_extra),
+        extra_visit_at_registration(is_extra, gate),
+        credential_fields(team, items, host_agency_id=host_agency_id)
+        if host_agency_id is not None
+        else None,
     ]
     return [f for f in found if f is not None]

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.audit import service as audit
+from webapp.enums import FlagKind
 from webapp.rules import Finding
 from webapp.supervision.models import Flag
 
@@ -62,7 +63,36 @@ def raise_flag(
     return flag
 
 
+# What a flag says when its detail carries no message of its own (the rules store theirs:
+# see webapp/rules). English msgids, translated at the edge; no placeholders, since the
+# parameters of an unknown finding are unknown.
+FLAG_MESSAGES = {
+    FlagKind.extra_unapproved: "Extra visit confirmed without a timely approval.",
+    FlagKind.unregistered_report: "The enterprise reported a visit by people who showed no "
+    "valid pass.",
+    FlagKind.window_passed_unconfirmed: "The visit's window passed and the enterprise never "
+    "confirmed it.",
+    FlagKind.refused_scan: "A scan of the visit's pass was refused.",
+    FlagKind.too_few_valid_credentials: "Fewer than 2 inspectors with a credential valid on "
+    "the visit's date.",
+    FlagKind.short_notice: "Registered only minutes before its scan.",
+    FlagKind.merge_candidate: "Merge candidate: the enterprise is visited or planned by "
+    "several teams in one month.",
+    FlagKind.over_cap: "Over the enterprise's yearly cap of visits.",
+    FlagKind.item_frequency: "An item was checked more often than the item list allows.",
+    FlagKind.credential_field: "A credential does not cover the field of an item its holder "
+    "checks.",
+    FlagKind.confirmed_outside_window: "Confirmed outside its window (within the tolerance).",
+    FlagKind.plan_duplicate: "The plan puts the enterprise twice into one month.",
+    FlagKind.major_hazard_overdue: "A major hazard was not rectified by its deadline.",
+}
+
+
 def flag_message(flag: Flag) -> tuple[str, dict[str, object]]:
-    """The finding's message (English msgid) and parameters, for translation at the edge."""
+    """The finding's message (English msgid) and parameters, for translation at the edge;
+    the kind's own message when the finding stored none."""
     detail = json.loads(flag.detail or "{}")
-    return str(detail.get("message", "")), dict(detail.get("params", {}))
+    message = str(detail.get("message") or "")
+    if not message:
+        return FLAG_MESSAGES.get(flag.kind, ""), {}
+    return message, dict(detail.get("params", {}))

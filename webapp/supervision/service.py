@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -31,7 +31,6 @@ from webapp.db import begin_write
 from webapp.enums import Approval, FlagKind, Role, VisitStatus
 from webapp.errors import DomainError, FieldError, forbidden, not_found
 from webapp.items.models import InspectionItem
-from webapp.plans.models import PlanEntry
 from webapp.rules import window_passed_unconfirmed
 from webapp.rules.core import credential_valid
 from webapp.supervision.flags import flag_message, raise_flag
@@ -471,9 +470,10 @@ def decide_extra_visit(
     raised at the scan stays."""
     begin_write(session)
     scope = supervised_agency_ids(session, actor=actor)
+    # Someone else's visit looks like nothing, whatever the input: scope before validation.
+    visit = _visit_in_scope(session, scope, public_id, for_update=True)
     if decision not in (Approval.approved, Approval.rejected):
         raise invalid(FieldError("decision", "Choose a decision: approved or rejected."))
-    visit = _visit_in_scope(session, scope, public_id, for_update=True)
     if visit.plan_entry_id is not None:
         raise DomainError(
             "not_pending",
@@ -618,77 +618,7 @@ def list_visits(
     )
 
 
-class Coverage(StrEnum):
-    none = "none"  # no visit (or only cancelled ones)
-    registered = "registered"  # registered, not confirmed yet
-    confirmed = "confirmed"
-
-
-COVERAGE_LABELS = {
-    Coverage.none: "No visit yet",
-    Coverage.registered: "Registered, not confirmed",
-    Coverage.confirmed: "Confirmed",
-}
-
-
-@dataclass(frozen=True)
-class CoverageRow:
-    entry: PlanEntry
-    visits: list[Visit]
-
-    @property
-    def coverage(self) -> Coverage:
-        statuses = {v.status for v in self.visits}
-        if VisitStatus.confirmed in statuses:
-            return Coverage.confirmed
-        if VisitStatus.registered in statuses:
-            return Coverage.registered
-        return Coverage.none
-
-
-@dataclass(frozen=True)
-class PlanCoverage:
-    month: str
-    rows: list[CoverageRow]
-    totals: dict[str, int] = field(default_factory=dict)
-
-
-def plan_coverage(
-    session: Session, *, actor: User, month: str | None, now: datetime, agency_id: int | None = None
-) -> PlanCoverage:
-    """This month's plan entries in the actor's agencies, each with its visits, so what is
-    done and what is missing shows at a glance."""
-    scope = supervised_agency_ids(session, actor=actor)
-    month = parse_month(month, now=now)
-    agencies = _filter_agencies(session, scope, agency_id)
-    query = (
-        select(PlanEntry)
-        .where(PlanEntry.month == month)
-        .options(
-            selectinload(PlanEntry.agency),
-            selectinload(PlanEntry.enterprise),
-            selectinload(PlanEntry.items),
-        )
-        .order_by(PlanEntry.agency_id, PlanEntry.id)
-    )
-    if agencies is not None:
-        query = query.where(PlanEntry.agency_id.in_(agencies))
-    entries = list(session.scalars(query))
-    by_entry: dict[int, list[Visit]] = {e.id: [] for e in entries}
-    if entries:
-        visits = session.scalars(
-            select(Visit)
-            .where(Visit.plan_entry_id.in_(list(by_entry)))
-            .order_by(Visit.window_start, Visit.id)
-        )
-        for visit in visits:
-            if visit.plan_entry_id is not None:
-                by_entry[visit.plan_entry_id].append(visit)
-    rows = [CoverageRow(entry=e, visits=by_entry[e.id]) for e in entries]
-    totals = {c.value: 0 for c in Coverage}
-    for row in rows:
-        totals[row.coverage.value] += 1
-    return PlanCoverage(month=month, rows=rows, totals=totals)
+# Plan coverage and the monthly report: webapp/supervision/reports.py
 
 
 # --- a visit's full history ------------------------------------------------------------------

@@ -276,24 +276,7 @@ def visits_page(
     )
 
 
-@router.get("/supervision/plan")
-def plan_page(
-    request: Request, db: DB, now: Now, user: WebUser, month: str = "", agency: str = ""
-) -> Response:
-    agency_id = _agency(agency)
-    coverage = service.plan_coverage(
-        db, actor=user, month=month or None, now=now, agency_id=agency_id
-    )
-    return render(
-        request,
-        "supervision/plan.html",
-        {
-            "coverage": coverage,
-            "coverage_labels": service.COVERAGE_LABELS,
-            "agencies": service.supervised_agencies(db, actor=user),
-            "f": {"month": coverage.month, "agency": str(agency_id or "")},
-        },
-    )
+# Plan coverage (/supervision/plan) and the monthly report: webapp/supervision/report_views.py
 
 
 @router.get("/supervision/visits/{public_id}")

@@ -1,15 +1,20 @@
-"""The visits API: register (idempotent), read, the current pass and its QR image, cancel."""
+"""The visits API: register (idempotent), read, the current pass and its QR image, join
+another agency's visit (a joint visit), cancel."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
 from webapp.auth.deps import DB, ApiUser, Now, SettingsDep
 from webapp.checkin import passes
+from webapp.config import Settings
+from webapp.enums import Role
 from webapp.visits import service
-from webapp.visits.schemas import CancelIn, PassOut, VisitCreate, VisitDetailOut
+from webapp.visits.models import Visit
+from webapp.visits.schemas import CancelIn, JoinIn, PassOut, VisitCreate, VisitDetailOut
 
 router = APIRouter(tags=["visits"])
 
@@ -18,6 +23,15 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _lang(request: Request) -> str:
     return str(getattr(request.state, "lang", "en"))
+
+
+def _detail(
+    request: Request, db: DB, visit: Visit, *, now: datetime, settings: Settings
+) -> VisitDetailOut:
+    """The visit with every warning of the rules while it is registered."""
+    card = service.visit_card(visit, now=now, settings=settings)
+    findings = service.visit_warnings(db, visit=visit, now=now, settings=settings)
+    return VisitDetailOut.of(card, _lang(request), findings)
 
 
 @router.post("/visits", response_model=VisitDetailOut, status_code=201)
@@ -44,13 +58,52 @@ def register(
         settings=settings,
         idempotency_key=idempotency_key,
     )
-    return VisitDetailOut.of(service.visit_card(visit, now=now), _lang(request))
+    return _detail(request, db, visit, now=now, settings=settings)
 
 
 @router.get("/visits/{public_id}", response_model=VisitDetailOut)
-def read(request: Request, public_id: str, db: DB, now: Now, user: ApiUser) -> VisitDetailOut:
+def read(
+    request: Request, public_id: str, db: DB, now: Now, settings: SettingsDep, user: ApiUser
+) -> VisitDetailOut:
     visit = service.get_visit(db, actor=user, public_id=public_id)
-    return VisitDetailOut.of(service.visit_card(visit, now=now), _lang(request))
+    if user.role == Role.manager:
+        return VisitDetailOut.of(
+            service.visit_card(visit, now=now, settings=settings), _lang(request)
+        )
+    return _detail(request, db, visit, now=now, settings=settings)
+
+
+@router.post("/visits/{public_id}/join", response_model=VisitDetailOut)
+def join(
+    request: Request,
+    public_id: str,
+    body: JoinIn,
+    db: DB,
+    now: Now,
+    settings: SettingsDep,
+    user: ApiUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retrying with the same key and body returns the visit again.",
+        ),
+    ] = None,
+) -> VisitDetailOut:
+    """Join another agency's registered visit (offered by the `merge.candidate` warning):
+    you and your co-inspectors are added to its team and your items to its checklist.
+    Refusals: `own_agency_visit`, `visit_cancelled`, `already_confirmed`, `window_over`,
+    `already_on_visit`, `credential_not_valid`, `validation_error`."""
+    visit = service.join_visit(
+        db,
+        actor=user,
+        public_id=public_id,
+        inspector_ids=list(body.inspector_ids),
+        item_ids=list(body.item_ids),
+        now=now,
+        idempotency_key=idempotency_key,
+    )
+    return _detail(request, db, visit, now=now, settings=settings)
 
 
 @router.get("/visits/{public_id}/pass", response_model=PassOut)

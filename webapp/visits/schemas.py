@@ -16,7 +16,9 @@ from webapp.web import translate
 class VisitCreate(BaseModel):
     """A registration. Give either `plan_entry_id` or, for an extra visit, `extra_reason`
     with `extra_reason_text`. You are the lead inspector; name at least one co-inspector.
-    Items default to the plan entry's items. Times carry their offset (UTC or +08:00)."""
+    Items default to the plan entry's items. Times carry their offset (UTC or +08:00).
+    A re-check (复查) names the confirmed visit it re-checks in `recheck_of` (its public
+    id, same enterprise); its reason is then `recheck` (the default when none is given)."""
 
     enterprise_id: int | None = None
     plan_entry_id: int | None = None
@@ -26,17 +28,22 @@ class VisitCreate(BaseModel):
     item_ids: list[int] = Field(default_factory=list, max_length=200)
     window_start: AwareDatetime | None = None
     window_end: AwareDatetime | None = None
+    recheck_of: str | None = Field(default=None, max_length=64)
 
     def to_input(self) -> RegistrationInput:
+        reason = self.extra_reason
+        if reason is None and self.recheck_of and self.plan_entry_id is None:
+            reason = ExtraReason.recheck
         return RegistrationInput(
             enterprise_id=self.enterprise_id,
             plan_entry_id=self.plan_entry_id,
-            extra_reason=self.extra_reason,
+            extra_reason=reason,
             extra_reason_text=self.extra_reason_text,
             co_inspector_ids=list(self.co_inspector_ids),
             item_ids=list(self.item_ids),
             window_start=self.window_start,
             window_end=self.window_end,
+            recheck_of=self.recheck_of,
         )
 
 
@@ -44,7 +51,18 @@ class CancelIn(BaseModel):
     reason: str = Field(max_length=4000)
 
 
-class FindingOut(BaseModel):
+class JoinIn(BaseModel):
+    """Join another agency's registered visit (a joint visit): you and the co-inspectors of
+    your agency named here are added to its team; the items named are checked by your
+    agency. At least two of you, with credentials valid on the visit's date."""
+
+    inspector_ids: list[int] = Field(
+        default_factory=list, max_length=50, description="Your co-inspectors (you are added)."
+    )
+    item_ids: list[int] = Field(default_factory=list, max_length=200)
+
+
+class RuleFindingOut(BaseModel):
     """A rule's warning: the visit would be (or is) flagged for this."""
 
     rule: str
@@ -54,7 +72,7 @@ class FindingOut(BaseModel):
     params: dict[str, Any]
 
     @classmethod
-    def of(cls, finding: Finding, lang: str) -> FindingOut:
+    def of(cls, finding: Finding, lang: str) -> RuleFindingOut:
         return cls(
             rule=finding.rule,
             kind=finding.kind,
@@ -68,7 +86,11 @@ class VisitTeamMemberOut(BaseModel):
     inspector_id: int
     name: str
     lead: bool
+    agency_id: int
     agency_name: str
+    joined_at: datetime | None = Field(
+        default=None, description="When the inspector joined the registered visit (joint visit)."
+    )
     credential_number: str | None
     credential_status: str | None
     valid_from: date | None
@@ -81,6 +103,7 @@ class VisitItemOut(BaseModel):
     code: str
     title: str
     legal_basis: str
+    agency_id: int = Field(description="The agency that checks this item.")
 
 
 class AgencyRef(BaseModel):
@@ -116,13 +139,21 @@ class VisitDetailOut(BaseModel):
     cancel_reason: str
     team: list[VisitTeamMemberOut]
     items: list[VisitItemOut]
-    findings: list[FindingOut] = Field(
+    joint: bool = Field(description="Inspectors of several agencies (a joint visit).")
+    agencies: list[AgencyRef] = Field(description="Every agency on the visit, its own first.")
+    recheck_of: str | None = Field(
+        default=None, description="The public id of the visit this one re-checks."
+    )
+    findings: list[RuleFindingOut] = Field(
         description="Warnings of the rules (too few valid credentials, extra visit awaiting "
-        "approval, ...)."
+        "approval, merge candidate with the visits that could be joined, over the yearly cap, "
+        "item frequency, credential field, short notice, ...)."
     )
 
     @classmethod
-    def of(cls, card: VisitCard, lang: str) -> VisitDetailOut:
+    def of(
+        cls, card: VisitCard, lang: str, findings: list[Finding] | None = None
+    ) -> VisitDetailOut:
         return cls(
             public_id=card.public_id,
             status=card.status,
@@ -147,7 +178,9 @@ class VisitDetailOut(BaseModel):
                     inspector_id=m.inspector_id,
                     name=m.name,
                     lead=m.lead,
+                    agency_id=m.agency_id,
                     agency_name=m.agency_name,
+                    joined_at=m.joined_at,
                     credential_number=m.credential_number,
                     credential_status=m.credential_status,
                     valid_from=m.valid_from,
@@ -157,10 +190,23 @@ class VisitDetailOut(BaseModel):
                 for m in card.members
             ],
             items=[
-                VisitItemOut(id=i.id, code=i.code, title=i.title, legal_basis=i.legal_basis)
+                VisitItemOut(
+                    id=i.id,
+                    code=i.code,
+                    title=i.title,
+                    legal_basis=i.legal_basis,
+                    agency_id=i.agency_id,
+                )
                 for i in card.items
             ],
-            findings=[FindingOut.of(f, lang) for f in card.findings],
+            joint=card.is_joint,
+            agencies=[AgencyRef(id=g.agency_id, name=g.agency_name) for g in card.groups],
+            recheck_of=card.recheck_of_public_id,
+            findings=[
+                RuleFindingOut.of(f, lang)
+                for f in (card.findings if findings is None else findings)
+                if f.severity != Severity.info
+            ],
         )
 
 

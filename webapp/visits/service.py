@@ -1,8 +1,14 @@
 """Visits: registration (with its checks and warnings), reading, cancelling, the card.
 
-Who sees a visit (get_visit): the inspectors of its agency, the supervisors of that agency
-or one above it, the admin; the enterprise's managers only once the pass has been scanned
-(unannounced inspections: the enterprise never learns of a registration in advance).
+Who sees a visit (get_visit): the inspectors of its agency (and of every agency that joined
+it: a joint visit), the supervisors of those agencies or one above them, the admin; the
+enterprise's managers only once the pass has been scanned (unannounced inspections: the
+enterprise never learns of a registration in advance).
+
+The rules over the enterprise's other visits (merge candidates, the yearly cap, an item's
+frequency: webapp.rules.history) see them through `enterprise_facts`; at registration they
+warn (registered and confirmed visits count), at the confirming scan they flag (confirmed
+visits count): see `confirmation_findings`.
 
 A refusal is raised before anything is added to the session: nothing is written (the
 request's session ends without a commit), and the caller's objects stay loaded.
@@ -16,39 +22,45 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from webapp import idempotency
-from webapp.agencies.models import Credential, Inspector
+from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit import service as audit
 from webapp.auth import security
 from webapp.auth.models import User
 from webapp.auth.scope import visible_agency_ids
 from webapp.checkin import passes
-from webapp.config import Settings
+from webapp.config import Settings, get_settings
 from webapp.db import begin_write
 from webapp.enterprises import service as enterprises_service
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
+    CASE_DRIVEN_REASONS,
     Approval,
     CredentialStatus,
     ExtraReason,
     FlagKind,
     Role,
+    Severity,
     VisitStatus,
 )
 from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
 from webapp.items import service as items_service
 from webapp.items.models import InspectionItem
+from webapp.plans.caps import load_caps
 from webapp.plans.models import PlanEntry
 from webapp.rules import core as rules
+from webapp.rules import history
 from webapp.supervision import flags as flags_service
 from webapp.supervision.models import Flag
-from webapp.visits.models import Visit, VisitInspector
+from webapp.visits.models import Visit, VisitInspector, visit_items
 from webapp.web import to_local, tz
 
 IDEMPOTENCY_SCOPE = "visit.register"
+JOIN_IDEMPOTENCY_SCOPE = "visit.join"
+SUPERVISORY_CAP = ("supervisory", "*")
 MAX_CO_INSPECTORS = 20
 MAX_ITEMS = 100
 MAX_REASON_TEXT = 2000
@@ -74,6 +86,8 @@ class RegistrationInput:
     item_ids: list[int] = field(default_factory=list)
     window_start: datetime | None = None
     window_end: datetime | None = None
+    # A re-check (复查): the public id of the visit whose ordered rectification it checks.
+    recheck_of: str | None = None
 
     def digest(self) -> str:
         """A fingerprint of the request, for idempotency keys."""
@@ -86,6 +100,7 @@ class RegistrationInput:
             "item_ids": list(self.item_ids),
             "window_start": _iso(self.window_start),
             "window_end": _iso(self.window_end),
+            "recheck_of": self.recheck_of,
         }
         return security.digest(json.dumps(body, sort_keys=True, separators=(",", ":")))
 
@@ -100,11 +115,14 @@ class RegistrationCheck:
     with what the input resolved to (used by register_visit)."""
 
     errors: list[FieldError]
-    findings: list[rules.Finding]
+    findings: list[rules.Finding]  # warnings
     enterprise: Enterprise | None = None
     plan_entry: PlanEntry | None = None
     team: list[Inspector] = field(default_factory=list)
     items: list[InspectionItem] = field(default_factory=list)
+    recheck_of: Visit | None = None
+    # Information beside the warnings: where the enterprise stands against its caps.
+    notes: list[rules.Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -140,6 +158,18 @@ def team_member(inspector: Inspector, first_day: date, last_day: date) -> rules.
         credential_status=credential.status if credential else None,
         valid_from=credential.valid_from if credential else None,
         valid_until=credential.valid_until if credential else None,
+        fields=credential.fields if credential else "",
+        agency_id=inspector.agency_id,
+    )
+
+
+def item_fact(item: InspectionItem, agency_id: int | None = None) -> rules.ItemFact:
+    return rules.ItemFact(
+        item_id=item.id,
+        code=item.code,
+        field=item.field,
+        max_per_year=item.max_per_year,
+        agency_id=agency_id,
     )
 
 
@@ -151,6 +181,160 @@ def window_days(
         return to_local(start).date(), to_local(end).date()
     today = to_local(now).date()
     return today, today
+
+
+# --- the enterprise's other visits, for the rules over them ---------------------------------
+
+
+def local_month(value: datetime) -> str:
+    return to_local(value).strftime("%Y-%m")
+
+
+def _year_bounds(value: datetime) -> tuple[datetime, datetime]:
+    """The local calendar year of `value`, as UTC bounds [start, end)."""
+    year = to_local(value).year
+    start = datetime(year, 1, 1, tzinfo=tz()).astimezone(UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=tz()).astimezone(UTC)
+    return start, end
+
+
+def agency_ancestors(session: Session, agency_id: int) -> set[int]:
+    """The agencies above `agency_id` (its parent, the parent's parent, ...)."""
+    parents = {aid: parent for aid, parent in session.execute(select(Agency.id, Agency.parent_id))}
+    found: set[int] = set()
+    current = parents.get(agency_id)
+    while current is not None and current not in found:
+        found.add(current)
+        current = parents.get(current)
+    return found
+
+
+def is_case_driven(visit: Visit) -> bool:
+    return visit.plan_entry_id is None and visit.extra_reason in CASE_DRIVEN_REASONS
+
+
+def _agency_ids(visit: Visit) -> frozenset[int]:
+    return frozenset({visit.agency_id, *(m.inspector.agency_id for m in visit.team)})
+
+
+def visit_fact(
+    visit: Visit, *, ancestors: set[int], now: datetime, joiner_agency_id: int | None = None
+) -> history.VisitFact:
+    """A stored visit as the rules over an enterprise's visits see it. `joiner_agency_id`:
+    the agency that might join it (it is joinable when registered, its window still ahead,
+    and that agency not on it yet)."""
+    agencies = _agency_ids(visit)
+    return history.VisitFact(
+        visit_id=visit.id,
+        public_id=visit.public_id,
+        agency_id=visit.agency_id,
+        agency_name=visit.agency.name,
+        lead_name=visit.team[0].inspector.name if visit.team else "?",
+        day=to_local(visit.window_start).date().isoformat(),
+        month=local_month(visit.window_start),
+        status=visit.status,
+        case_driven=is_case_driven(visit),
+        supervisory=visit.agency_id in ancestors,
+        inspector_ids=frozenset(m.inspector_id for m in visit.team),
+        agency_ids=agencies,
+        item_ids=frozenset(item.id for item in visit.items),
+        joinable=joiner_agency_id is not None
+        and visit.status == VisitStatus.registered
+        and visit.window_start > now
+        and joiner_agency_id not in agencies,
+    )
+
+
+@dataclass(frozen=True)
+class EnterpriseFacts:
+    """The enterprise's other visits in the visit's calendar year, other agencies' plan
+    entries for it in the visit's month, and its caps."""
+
+    others: list[history.VisitFact]
+    entries: list[history.EntryFact]
+    cap: int | None
+    supervisory_cap: int | None
+    ancestors: set[int]  # the agencies above the enterprise's own (supervisory visits)
+
+
+def enterprise_facts(
+    session: Session,
+    *,
+    enterprise: Enterprise,
+    window_start: datetime,
+    now: datetime,
+    statuses: tuple[VisitStatus, ...],
+    exclude_visit_id: int | None = None,
+    own_agency_id: int | None = None,
+    with_entries: bool = True,
+) -> EnterpriseFacts:
+    ancestors = agency_ancestors(session, enterprise.agency_id)
+    year_start, year_end = _year_bounds(window_start)
+    query = (
+        select(Visit)
+        .where(
+            Visit.enterprise_id == enterprise.id,
+            Visit.window_start >= year_start,
+            Visit.window_start < year_end,
+            Visit.status.in_(statuses),
+        )
+        .options(
+            selectinload(Visit.agency),
+            selectinload(Visit.items),
+            selectinload(Visit.team).selectinload(VisitInspector.inspector),
+        )
+        .order_by(Visit.window_start, Visit.id)
+    )
+    if exclude_visit_id is not None:
+        query = query.where(Visit.id != exclude_visit_id)
+    others = [
+        visit_fact(v, ancestors=ancestors, now=now, joiner_agency_id=own_agency_id)
+        for v in session.scalars(query)
+    ]
+    entries: list[history.EntryFact] = []
+    if with_entries:
+        month = local_month(window_start)
+        rows = session.execute(
+            select(PlanEntry.id, PlanEntry.agency_id, Agency.name, PlanEntry.month)
+            .join(Agency, Agency.id == PlanEntry.agency_id)
+            .where(PlanEntry.enterprise_id == enterprise.id, PlanEntry.month == month)
+            .order_by(PlanEntry.id)
+        )
+        entries = [
+            history.EntryFact(entry_id=eid, agency_id=aid, agency_name=name, month=m)
+            for eid, aid, name, m in rows
+            if aid != own_agency_id
+        ]
+    caps = load_caps(session)  # the caps table the admin edits
+    return EnterpriseFacts(
+        others=others,
+        entries=entries,
+        cap=caps.get((enterprise.enterprise_class.value, enterprise.risk_grade)),
+        supervisory_cap=caps.get(SUPERVISORY_CAP),
+        ancestors=ancestors,
+    )
+
+
+def history_findings(
+    fact: history.VisitFact,
+    items: list[rules.ItemFact],
+    facts: EnterpriseFacts,
+    *,
+    with_count: bool = False,
+) -> list[rules.Finding]:
+    """The rules over the enterprise's other visits, for `fact`; `with_count` adds where
+    the enterprise stands against its caps (information, for the registration form)."""
+    found = [
+        history.merge_candidate(fact, facts.others, facts.entries),
+        history.over_cap(fact, facts.others, cap=facts.cap, supervisory_cap=facts.supervisory_cap),
+        history.item_frequency(fact, items, facts.others),
+        history.visits_this_year(
+            fact, facts.others, cap=facts.cap, supervisory_cap=facts.supervisory_cap
+        )
+        if with_count
+        else None,
+    ]
+    return [f for f in found if f is not None]
 
 
 def _plan_entry_errors(
@@ -193,10 +377,57 @@ def _plan_entry_errors(
     return errors
 
 
+def _recheck_errors(
+    session: Session,
+    *,
+    actor: User,
+    data: RegistrationInput,
+    enterprise: Enterprise | None,
+) -> tuple[Visit | None, list[FieldError]]:
+    """A re-check names a confirmed visit the actor's agency may see, at the same
+    enterprise, and is an extra visit with the reason `recheck`."""
+    if data.recheck_of is None:
+        return None, []
+    try:
+        original = get_visit(session, actor=actor, public_id=data.recheck_of)
+    except DomainError:
+        original = None
+    if original is None or original.status != VisitStatus.confirmed:
+        return None, [
+            FieldError(
+                "recheck_of",
+                "The visit to re-check was not found among your agency's confirmed visits.",
+            )
+        ]
+    errors: list[FieldError] = []
+    if enterprise is not None and original.enterprise_id != enterprise.id:
+        errors.append(
+            FieldError(
+                "recheck_of",
+                "A re-check is at the enterprise of the visit it re-checks (%(name)s).",
+                name=original.enterprise.name,
+            )
+        )
+    if data.plan_entry_id is not None or data.extra_reason not in (None, ExtraReason.recheck):
+        errors.append(
+            FieldError(
+                "extra_reason",
+                "A re-check is an extra visit with the reason 're-check of ordered rectification'.",
+            )
+        )
+    return original, errors
+
+
 def check_registration(
-    session: Session, *, actor: User, data: RegistrationInput, now: datetime
+    session: Session,
+    *,
+    actor: User,
+    data: RegistrationInput,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> RegistrationCheck:
     """Every refusal and warning the registration would meet, without writing anything."""
+    settings = settings or get_settings()
     lead = _require_inspector(actor)
     errors: list[FieldError] = []
 
@@ -305,23 +536,67 @@ def check_registration(
         FieldError(_RULE_FIELDS.get(e.field, e.field), e.message, **e.params) for e in rule_errors
     )
 
+    recheck_of, recheck_errors = _recheck_errors(
+        session, actor=actor, data=data, enterprise=enterprise
+    )
+    errors.extend(recheck_errors)
+
     first_day, last_day = window_days(data.window_start, data.window_end, now=now)
+    members = [team_member(i, first_day, last_day) for i in team]
+    facts = [item_fact(item) for item in items]
+    assert actor.agency_id is not None
     findings = rules.registration_findings(
-        team=[team_member(i, first_day, last_day) for i in team],
+        team=members,
         first_day=first_day,
         last_day=last_day,
         is_extra=is_extra,
+        gate=settings.extra_visit_approval,
+        items=facts,
+        host_agency_id=actor.agency_id,
     )
     if len(team) < rules.MIN_VALID_INSPECTORS:
         # Too few inspectors named is already a refusal; do not say it twice.
         findings = [f for f in findings if f.kind != FlagKind.too_few_valid_credentials]
+    if data.window_start is not None:
+        notice = rules.short_notice_at_registration(
+            now, data.window_start, settings.short_notice_minutes
+        )
+        if notice is not None:
+            findings.append(notice)
+    if enterprise is not None and data.window_start is not None:
+        known = enterprise_facts(
+            session,
+            enterprise=enterprise,
+            window_start=data.window_start,
+            now=now,
+            statuses=(VisitStatus.registered, VisitStatus.confirmed),
+            own_agency_id=actor.agency_id,
+        )
+        draft = history.VisitFact(
+            visit_id=None,
+            public_id="",
+            agency_id=actor.agency_id,
+            agency_name=actor.agency.name if actor.agency else "",
+            lead_name=lead.name,
+            day=to_local(data.window_start).date().isoformat(),
+            month=local_month(data.window_start),
+            status=VisitStatus.registered,
+            case_driven=is_extra and data.extra_reason in CASE_DRIVEN_REASONS,
+            supervisory=actor.agency_id in known.ancestors,
+            inspector_ids=frozenset(i.id for i in team),
+            agency_ids=frozenset({actor.agency_id}),
+            item_ids=frozenset(item.id for item in items),
+        )
+        findings += history_findings(draft, facts, known, with_count=True)
     return RegistrationCheck(
         errors=errors,
-        findings=findings,
+        findings=[f for f in findings if f.severity != Severity.info],
+        notes=[f for f in findings if f.severity == Severity.info],
         enterprise=enterprise,
         plan_entry=entry if entry_ok else None,
         team=team,
         items=items,
+        recheck_of=recheck_of,
     )
 
 
@@ -370,7 +645,7 @@ def register_visit(
                 raise not_found("visit")
             return earlier
 
-    check = check_registration(session, actor=actor, data=data, now=now)
+    check = check_registration(session, actor=actor, data=data, now=now, settings=settings)
     if check.errors:
         raise validation_error(check.errors)
     assert check.enterprise is not None
@@ -395,6 +670,7 @@ def register_visit(
         pass_secret=security.new_pass_secret(),
         code_prefix=_new_code_prefix(session),
         cancel_reason="",
+        recheck_of_visit_id=check.recheck_of.id if check.recheck_of else None,
     )
     visit.items = list(check.items)
     session.add(visit)
@@ -422,6 +698,7 @@ def register_visit(
             "items": [item.code for item in check.items],
             "window_start": visit.window_start.isoformat(),
             "window_end": visit.window_end.isoformat(),
+            "recheck_of": check.recheck_of.public_id if check.recheck_of else None,
             "findings": [f.rule for f in check.findings],
         },
     )
@@ -480,7 +757,8 @@ def get_visit(session: Session, *, actor: User, public_id: str) -> Visit:
             return visit
         raise not_found("visit")
     agencies = visible_agency_ids(session, actor)
-    if agencies is None or visit.agency_id in agencies:
+    # A joint visit is seen by every agency on it (and the supervisors above them).
+    if agencies is None or agencies & _agency_ids(visit):
         return visit
     raise not_found("visit")
 
@@ -491,6 +769,19 @@ def is_team_member(visit: Visit, actor: User) -> bool:
         and actor.inspector_id is not None
         and any(m.inspector_id == actor.inspector_id for m in visit.team)
     )
+
+
+def item_agencies(visit: Visit) -> dict[int, int | None]:
+    """item id -> the agency covering it in a joint visit (None: the visit's own agency)."""
+    session = object_session(visit)
+    if session is None or visit.id is None:
+        return {}
+    rows = session.execute(
+        select(visit_items.c.item_id, visit_items.c.agency_id).where(
+            visit_items.c.visit_id == visit.id
+        )
+    )
+    return {item_id: agency_id for item_id, agency_id in rows}
 
 
 # --- the card (also used by the enterprise's scan page) -------------------------------------
@@ -508,6 +799,8 @@ class CardMember:
     valid: bool
     agency_name: str
     lead: bool
+    agency_id: int = 0
+    joined_at: datetime | None = None  # joined an already registered visit (joint visit)
 
 
 @dataclass(frozen=True)
@@ -516,6 +809,19 @@ class CardItem:
     code: str
     title: str
     legal_basis: str
+    agency_id: int = 0  # the agency covering it
+    agency_name: str = ""
+
+
+@dataclass(frozen=True)
+class CardGroup:
+    """One agency's part of a (joint) visit: its inspectors and the items it covers."""
+
+    agency_id: int
+    agency_name: str
+    members: list[CardMember]
+    items: list[CardItem]
+    host: bool  # the agency that registered the visit
 
 
 @dataclass(frozen=True)
@@ -545,10 +851,17 @@ class VisitCard:
     cancelled_at: datetime | None
     cancel_reason: str
     findings: list[rules.Finding]
+    groups: list[CardGroup] = field(default_factory=list)
+    recheck_of_public_id: str | None = None
+    recheck_of_day: date | None = None
 
     @property
     def valid_count(self) -> int:
         return sum(1 for m in self.members if m.valid)
+
+    @property
+    def is_joint(self) -> bool:
+        return len(self.groups) > 1
 
 
 def photo_data_url(inspector: Inspector) -> str | None:
@@ -559,14 +872,18 @@ def photo_data_url(inspector: Inspector) -> str | None:
     return f"data:{inspector.photo_type};base64,{encoded}"
 
 
-def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
-    """Everything shown about a visit at the gate: team with credentials, agency,
-    checklist with legal basis, plan entry or extra reason, window, status, warnings."""
+def visit_card(visit: Visit, *, now: datetime, settings: Settings | None = None) -> VisitCard:
+    """Everything shown about a visit at the gate: team with credentials, agency (in a joint
+    visit: each agency with its inspectors and the items it covers), checklist with legal
+    basis, plan entry or extra reason, window, status, warnings."""
+    settings = settings or get_settings()
     first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
     members: list[CardMember] = []
     team: list[rules.TeamMember] = []
+    agency_names: dict[int, str] = {visit.agency_id: visit.agency.name}
     for position, link in enumerate(visit.team):
         inspector = link.inspector
+        agency_names.setdefault(inspector.agency_id, inspector.agency.name)
         member = team_member(inspector, first_day, last_day)
         team.append(member)
         members.append(
@@ -583,15 +900,50 @@ def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
                 valid=rules.credential_valid(member, first_day, last_day),
                 agency_name=inspector.agency.name,
                 lead=position == 0,
+                agency_id=inspector.agency_id,
+                joined_at=link.added_at,
             )
         )
+    covering = item_agencies(visit)
+    items: list[CardItem] = []
+    facts: list[rules.ItemFact] = []
+    for item in visit.items:
+        agency_id = covering.get(item.id) or visit.agency_id
+        items.append(
+            CardItem(
+                id=item.id,
+                code=item.code,
+                title=item.title,
+                legal_basis=item.legal_basis,
+                agency_id=agency_id,
+                agency_name=agency_names.get(agency_id, ""),
+            )
+        )
+        facts.append(item_fact(item, covering.get(item.id)))
+    order = list(agency_names)  # the visit's own agency first, then as they joined
+    groups = [
+        CardGroup(
+            agency_id=aid,
+            agency_name=agency_names[aid],
+            members=[m for m in members if m.agency_id == aid],
+            items=[i for i in items if i.agency_id == aid],
+            host=aid == visit.agency_id,
+        )
+        for aid in order
+    ]
     warn_extra = (
         visit.is_extra
         and visit.status == VisitStatus.registered
         and visit.approval != Approval.approved
     )
     findings = rules.registration_findings(
-        team=team, first_day=first_day, last_day=last_day, is_extra=warn_extra
+        team=team,
+        first_day=first_day,
+        last_day=last_day,
+        is_extra=warn_extra,
+        gate=settings.extra_visit_approval,
+        items=facts,
+        host_agency_id=visit.agency_id,
     )
     if now < visit.window_start:
         window_state = "upcoming"
@@ -600,6 +952,7 @@ def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
     else:
         window_state = "over"
     entry = visit.plan_entry
+    original = visit.recheck_of
     return VisitCard(
         public_id=visit.public_id,
         status=visit.status,
@@ -610,10 +963,7 @@ def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
         enterprise_uscc=visit.enterprise.uscc,
         enterprise_address=visit.enterprise.address,
         members=members,
-        items=[
-            CardItem(id=i.id, code=i.code, title=i.title, legal_basis=i.legal_basis)
-            for i in visit.items
-        ],
+        items=items,
         is_extra=visit.is_extra,
         plan_entry_id=visit.plan_entry_id,
         plan_month=entry.month if entry else None,
@@ -629,10 +979,81 @@ def visit_card(visit: Visit, *, now: datetime) -> VisitCard:
         cancelled_at=visit.cancelled_at,
         cancel_reason=visit.cancel_reason,
         findings=findings,
+        groups=groups,
+        recheck_of_public_id=original.public_id if original else None,
+        recheck_of_day=to_local(original.window_start).date() if original else None,
     )
 
 
+def visit_warnings(
+    session: Session, *, visit: Visit, now: datetime, settings: Settings
+) -> list[rules.Finding]:
+    """What a registered visit warns about: the card's findings and the rules over the
+    enterprise's other visits (registered and confirmed ones count). None once the visit
+    is confirmed or cancelled: from then on the rules speak as flags."""
+    card = visit_card(visit, now=now, settings=settings)
+    if visit.status != VisitStatus.registered:
+        return card.findings
+    own = visit.agency_id
+    facts = enterprise_facts(
+        session,
+        enterprise=visit.enterprise,
+        window_start=visit.window_start,
+        now=now,
+        statuses=(VisitStatus.registered, VisitStatus.confirmed),
+        exclude_visit_id=visit.id,
+        own_agency_id=own,
+    )
+    fact = visit_fact(visit, ancestors=facts.ancestors, now=now)
+    covering = item_agencies(visit)
+    items = [item_fact(item, covering.get(item.id)) for item in visit.items]
+    notice = rules.short_notice_at_registration(
+        visit.registered_at, visit.window_start, settings.short_notice_minutes
+    )
+    return [*card.findings, *([notice] if notice else []), *history_findings(fact, items, facts)]
+
+
+def confirmation_findings(
+    session: Session, *, visit: Visit, now: datetime, settings: Settings
+) -> list[rules.Finding]:
+    """The rules that flag a visit at its confirming scan, over the visit and the
+    enterprise's other confirmed visits: merge candidate (another team confirmed in the
+    same month), over cap and item frequency (confirmed visits this year), a credential
+    not covering an item's field, confirmed outside the window proper."""
+    facts = enterprise_facts(
+        session,
+        enterprise=visit.enterprise,
+        window_start=visit.window_start,
+        now=now,
+        statuses=(VisitStatus.confirmed,),
+        exclude_visit_id=visit.id,
+        own_agency_id=visit.agency_id,
+        with_entries=False,
+    )
+    fact = visit_fact(visit, ancestors=facts.ancestors, now=now)
+    covering = item_agencies(visit)
+    items = [item_fact(item, covering.get(item.id)) for item in visit.items]
+    first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
+    team = [team_member(m.inspector, first_day, last_day) for m in visit.team]
+    found = [
+        rules.credential_fields(team, items, host_agency_id=visit.agency_id),
+        rules.confirmed_outside_window(
+            visit.window_start, visit.window_end, visit.confirmed_at or now
+        ),
+        *history_findings(fact, items, facts),
+    ]
+    return [f for f in found if f is not None]
+
+
 # --- the pass -------------------------------------------------------------------------------
+
+
+def awaiting_approval(visit: Visit, settings: Settings) -> str | None:
+    """Under Settings.extra_visit_approval == "issue", the refusal code that keeps an extra
+    visit's pass from being shown (approval_pending or approval_rejected); else None."""
+    if settings.extra_visit_approval != rules.GATE_ISSUE:
+        return None
+    return rules.approval_refusal(visit.is_extra, visit.approval)
 
 
 @dataclass(frozen=True)
@@ -646,6 +1067,8 @@ class PassView:
     shown_to_actor: bool  # False: the actor is not on the team (supervisor, colleague)
     confirmed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # approval_pending / approval_rejected: no pass until a supervisor approves ("issue").
+    withheld: str | None = None
 
 
 def _qr_markup(url: str) -> str:
@@ -656,7 +1079,10 @@ def _qr_markup(url: str) -> str:
 def pass_view(visit: Visit, *, actor: User, now: datetime, settings: Settings) -> PassView:
     shown = is_team_member(visit, actor)
     current = None
-    if visit.status == VisitStatus.registered and shown:
+    withheld = (
+        awaiting_approval(visit, settings) if visit.status == VisitStatus.registered else None
+    )
+    if visit.status == VisitStatus.registered and shown and withheld is None:
         current = passes.current_pass(visit, now=now, settings=settings)
     return PassView(
         public_id=visit.public_id,
@@ -666,6 +1092,7 @@ def pass_view(visit: Visit, *, actor: User, now: datetime, settings: Settings) -
         shown_to_actor=shown,
         confirmed_at=visit.confirmed_at,
         cancelled_at=visit.cancelled_at,
+        withheld=withheld,
     )
 
 
@@ -693,6 +1120,20 @@ def live_pass(
             status=409,
             visit_status=visit.status.value,
         )
+    withheld = awaiting_approval(visit, settings)
+    if withheld == "approval_rejected":
+        raise DomainError(
+            "approval_rejected",
+            "This extra visit's approval was rejected: it has no pass.",
+            status=409,
+        )
+    if withheld is not None:
+        raise DomainError(
+            "approval_pending",
+            "This extra visit is waiting for a supervisor's approval: its pass is issued "
+            "once it is approved.",
+            status=409,
+        )
     return passes.current_pass(visit, now=now, settings=settings)
 
 
@@ -716,6 +1157,8 @@ class VisitPage:
     pass_: PassView
     flags: list[FlagView]
     can_cancel: bool
+    # The card's warnings and those of the rules over the enterprise's other visits.
+    warnings: list[rules.Finding] = field(default_factory=list)
 
 
 def can_cancel(visit: Visit, actor: User) -> bool:
@@ -751,12 +1194,17 @@ def visit_page(
                     resolved=bool(flag.resolutions),
                 )
             )
+    card = visit_card(visit, now=now, settings=settings)
+    warnings = card.findings
+    if actor.role != Role.manager and visit.status == VisitStatus.registered:
+        warnings = visit_warnings(session, visit=visit, now=now, settings=settings)
     return VisitPage(
         visit=visit,
-        card=visit_card(visit, now=now),
+        card=card,
         pass_=pass_view(visit, actor=actor, now=now, settings=settings),
         flags=flag_views,
         can_cancel=can_cancel(visit, actor),
+        warnings=warnings,
     )
 
 
@@ -875,6 +1323,7 @@ class RegistrationForm:
     check: RegistrationCheck | None
     lead: InspectorChoice
     month: str  # the month whose plan entries are offered (the window's)
+    recheck_of: Visit | None = None  # a re-check: the visit whose rectification it checks
 
 
 def default_window(now: datetime) -> tuple[datetime, datetime]:
@@ -892,13 +1341,31 @@ def registration_form(
     now: datetime,
     q: str = "",
     prefill_entry_id: int | None = None,
+    prefill_recheck_of: str | None = None,
     run_check: bool = False,
+    settings: Settings | None = None,
 ) -> RegistrationForm:
     """The registration form's choices: the chosen enterprise and search results, the
     enterprise's plan entries for the window's month, the agency's inspectors with their
-    credential validity, the item list; prefilled from a plan entry when asked; with the
-    check's errors and warnings when `run_check`."""
+    credential validity, the item list; prefilled from a plan entry, or for a re-check of
+    a confirmed visit (its enterprise and items, the reason `recheck`), when asked; with
+    the check's errors and warnings when `run_check`."""
     lead = _require_inspector(actor)
+    if prefill_recheck_of is not None:
+        original = get_visit(session, actor=actor, public_id=prefill_recheck_of)
+        if original.status != VisitStatus.confirmed:
+            raise not_found("visit")
+        data.enterprise_id = original.enterprise_id
+        data.plan_entry_id = None
+        data.extra_reason = ExtraReason.recheck
+        data.recheck_of = original.public_id
+        data.item_ids = [item.id for item in original.items]
+    recheck_of = None
+    if data.recheck_of is not None:
+        try:
+            recheck_of = get_visit(session, actor=actor, public_id=data.recheck_of)
+        except DomainError:
+            recheck_of = None  # the check says why
     if prefill_entry_id is not None:
         entry = session.get(PlanEntry, prefill_entry_id)
         if entry is None or entry.agency_id != actor.agency_id:
@@ -956,7 +1423,11 @@ def registration_form(
         .order_by(Inspector.name, Inspector.id)
     )
     choices = [choice(colleague) for colleague in colleagues]
-    check = check_registration(session, actor=actor, data=data, now=now) if run_check else None
+    check = (
+        check_registration(session, actor=actor, data=data, now=now, settings=settings)
+        if run_check
+        else None
+    )
     return RegistrationForm(
         data=data,
         enterprise=enterprise,
@@ -967,7 +1438,289 @@ def registration_form(
         check=check,
         lead=choice(lead),
         month=month,
+        recheck_of=recheck_of,
     )
+
+
+# --- joining another agency's visit (a joint visit, 联合执法) ----------------------------
+
+
+@dataclass(frozen=True)
+class JoinForm:
+    """What the join page offers: the visit (as the merge warning showed it), the actor's
+    colleagues with their credential validity on its date, the item list."""
+
+    visit: Visit
+    card: VisitCard
+    lead: InspectorChoice
+    inspectors: list[InspectorChoice]
+    items: list[InspectionItem]
+    taken_item_ids: set[int]  # already on the visit (covered by another agency)
+
+
+def _joinable_visit(
+    session: Session, *, actor: User, public_id: str, now: datetime, lock: bool = False
+) -> Visit:
+    """Another agency's visit that the actor's agency may still join, or a refusal with a
+    stable code. The public id is the capability: the merge warning shows it only to the
+    inspectors registering a visit at the same enterprise in the same month."""
+    if not public_id or len(public_id) > 64:
+        raise not_found("visit")
+    query = _visit_query(public_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    visit: Visit | None = session.scalar(query)
+    if visit is None:
+        raise not_found("visit")
+    if visit.agency_id == actor.agency_id:
+        raise DomainError(
+            "own_agency_visit",
+            "This is your own agency's visit: name your colleagues at registration instead.",
+            status=409,
+        )
+    if visit.status == VisitStatus.cancelled:
+        raise DomainError(
+            "visit_cancelled", "This visit was cancelled: it cannot be joined.", status=409
+        )
+    if visit.status == VisitStatus.confirmed:
+        raise DomainError(
+            "already_confirmed",
+            "This visit was already confirmed by the enterprise: it can no longer be joined.",
+            status=409,
+        )
+    if now > visit.window_end:
+        raise DomainError(
+            "window_over", "This visit's window is over: it can no longer be joined.", status=409
+        )
+    return visit
+
+
+def join_form(session: Session, *, actor: User, public_id: str, now: datetime) -> JoinForm:
+    """The join page: the visit and what the actor's agency can bring to it."""
+    lead = _require_inspector(actor)
+    visit = _joinable_visit(session, actor=actor, public_id=public_id, now=now)
+    first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
+
+    def choice(inspector: Inspector) -> InspectorChoice:
+        member = team_member(inspector, first_day, last_day)
+        return InspectorChoice(
+            id=inspector.id,
+            name=inspector.name,
+            credential_number=member.credential_number,
+            valid=rules.credential_valid(member, first_day, last_day),
+            valid_until=member.valid_until,
+        )
+
+    colleagues = session.scalars(
+        select(Inspector)
+        .where(Inspector.agency_id == actor.agency_id, Inspector.id != lead.id)
+        .options(selectinload(Inspector.credentials))
+        .order_by(Inspector.name, Inspector.id)
+    )
+    on_visit = {m.inspector_id for m in visit.team}
+    return JoinForm(
+        visit=visit,
+        card=visit_card(visit, now=now),
+        lead=choice(lead),
+        inspectors=[choice(c) for c in colleagues if c.id not in on_visit],
+        items=items_service.list_items(session),
+        taken_item_ids={item.id for item in visit.items},
+    )
+
+
+def _join_digest(public_id: str, inspector_ids: list[int], item_ids: list[int]) -> str:
+    body = {
+        "public_id": public_id,
+        "inspector_ids": sorted(set(inspector_ids)),
+        "item_ids": sorted(set(item_ids)),
+    }
+    return security.digest(json.dumps(body, sort_keys=True, separators=(",", ":")))
+
+
+def join_visit(
+    session: Session,
+    *,
+    actor: User,
+    public_id: str,
+    inspector_ids: list[int],
+    item_ids: list[int],
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Visit:
+    """The actor's agency joins another agency's registered visit (联合执法): the actor and
+    the co-inspectors named (`inspector_ids`, of the actor's agency) are added to its team,
+    after the inspectors already on it, and the items named are added as covered by the
+    actor's agency. The visit stays one visit: it counts once for the enterprise.
+
+    Refused (stable codes): the visit is the actor's own agency's (`own_agency_visit`),
+    cancelled (`visit_cancelled`), confirmed (`already_confirmed`) or its window is over
+    (`window_over`); an inspector is already on it (`already_on_visit`); a joining
+    inspector's credential is not valid on its date (`credential_not_valid`); bad input
+    (`validation_error`: fewer than two joining inspectors, not of the actor's agency, no
+    item, unknown items, items already on the visit). A retry with the same idempotency key
+    returns the visit again and writes nothing."""
+    lead = _require_inspector(actor)
+    assert actor.agency_id is not None
+    begin_write(session)
+    key = idempotency.check_key(idempotency_key)
+    request_digest = _join_digest(public_id, inspector_ids, item_ids)
+    if key is not None:
+        record = idempotency.replay(
+            session,
+            user_id=actor.id,
+            scope=JOIN_IDEMPOTENCY_SCOPE,
+            key=key,
+            request_digest=request_digest,
+        )
+        if record is not None:
+            earlier: Visit | None = session.scalar(
+                _visit_query(json.loads(record.body)["public_id"])
+            )
+            session.commit()  # nothing written: end the write transaction
+            if earlier is None:
+                raise not_found("visit")
+            return earlier
+
+    visit = _joinable_visit(session, actor=actor, public_id=public_id, now=now, lock=True)
+
+    errors: list[FieldError] = []
+    co_ids = [i for i in dict.fromkeys(inspector_ids) if i != lead.id]
+    if len(co_ids) > MAX_CO_INSPECTORS:
+        errors.append(
+            FieldError(
+                "inspector_ids",
+                "At most %(max)s co-inspectors can be named on one visit.",
+                max=MAX_CO_INSPECTORS,
+            )
+        )
+        co_ids = co_ids[:MAX_CO_INSPECTORS]
+    found = {
+        i.id: i
+        for i in session.scalars(
+            select(Inspector)
+            .where(Inspector.id.in_(co_ids))
+            .options(selectinload(Inspector.credentials))
+        )
+    }
+    strangers = [i for i in co_ids if i not in found or found[i].agency_id != actor.agency_id]
+    if strangers:
+        errors.append(
+            FieldError(
+                "inspector_ids",
+                "Not an inspector of your agency: %(ids)s. Choose co-inspectors from the list.",
+                ids=", ".join(str(i) for i in strangers),
+            )
+        )
+    joiners = [lead, *(found[i] for i in co_ids if i not in strangers)]
+    if len(joiners) < rules.MIN_VALID_INSPECTORS and not strangers:
+        errors.append(
+            FieldError(
+                "inspector_ids",
+                "At least 2 inspectors of your agency take part: add a co-inspector.",
+            )
+        )
+    wanted = list(dict.fromkeys(item_ids))
+    if len(wanted) > MAX_ITEMS:
+        errors.append(FieldError("item_ids", "At most %(max)s items can be named.", max=MAX_ITEMS))
+        wanted = wanted[:MAX_ITEMS]
+    items, unknown = items_service.items_by_ids(session, wanted)
+    if unknown:
+        errors.append(
+            FieldError(
+                "item_ids",
+                "Unknown item id(s): %(ids)s. Choose items from the item list.",
+                ids=", ".join(str(i) for i in unknown),
+            )
+        )
+    elif not wanted:
+        errors.append(
+            FieldError("item_ids", "Choose at least one item your agency checks on this visit.")
+        )
+    taken = [item.code for item in items if item.id in {i.id for i in visit.items}]
+    if taken:
+        errors.append(
+            FieldError(
+                "item_ids",
+                "Already on this visit (checked by the agency that registered it or one that "
+                "joined): %(codes)s.",
+                codes=", ".join(taken),
+            )
+        )
+
+    on_visit = {m.inspector_id for m in visit.team}
+    already = [i.name for i in joiners if i.id in on_visit]
+    if already:
+        raise DomainError(
+            "already_on_visit",
+            "Already on this visit: %(names)s.",
+            status=409,
+            names=", ".join(already),
+        )
+    if errors:
+        raise validation_error(errors)
+    first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
+    not_valid = [
+        i.name
+        for i in joiners
+        if not rules.credential_valid(team_member(i, first_day, last_day), first_day, last_day)
+    ]
+    if not_valid:
+        raise DomainError(
+            "credential_not_valid",
+            "No credential valid on the visit's date: %(names)s. Only inspectors with a valid "
+            "credential can join.",
+            status=422,
+            names=", ".join(not_valid),
+        )
+
+    position = max((m.position for m in visit.team), default=-1) + 1
+    for offset, inspector in enumerate(joiners):
+        session.add(
+            VisitInspector(
+                visit_id=visit.id,
+                inspector_id=inspector.id,
+                position=position + offset,
+                added_at=now,
+            )
+        )
+    session.execute(
+        insert(visit_items),
+        [{"visit_id": visit.id, "item_id": i.id, "agency_id": actor.agency_id} for i in items],
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action="visit.joined",
+        object_type="visit",
+        object_id=visit.id,
+        visit_id=visit.id,
+        now=now,
+        data={
+            "public_id": visit.public_id,
+            "agency_id": actor.agency_id,
+            "inspectors": [i.id for i in joiners],
+            "items": [item.code for item in items],
+        },
+    )
+    if key is not None:
+        idempotency.remember(
+            session,
+            user_id=actor.id,
+            scope=JOIN_IDEMPOTENCY_SCOPE,
+            key=key,
+            request_digest=request_digest,
+            status_code=200,
+            body={"public_id": visit.public_id},
+            now=now,
+        )
+    session.commit()
+    session.expire(visit)
+    joined: Visit | None = session.scalar(
+        _visit_query(visit.public_id).execution_options(populate_existing=True)
+    )
+    assert joined is not None
+    return joined
 
 
 # --- cancelling -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The inspector's pages (phone): my visits, register a visit, the visit card with its pass."""
+"""The inspector's pages (phone): my visits, register a visit (or a re-check), join another
+agency's visit (a joint visit), the visit card with its pass."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
@@ -18,13 +19,14 @@ from webapp.enums import ExtraReason
 from webapp.errors import DomainError, FieldError
 from webapp.visits import service
 from webapp.visits.service import RegistrationInput
-from webapp.web import render, shown_errors, tz
+from webapp.web import render, shown_errors, translate, tz
 
 router = APIRouter(dependencies=[CsrfProtected])
 
 NO_STORE = {"Cache-Control": "no-store"}
 REASONS = list(ExtraReason)
 REASON_VALUES = frozenset(r.value for r in ExtraReason)
+MAX_LISTED = 200  # checkboxes read from one form
 
 
 # --- reading the registration form ------------------------------------------------------------
@@ -43,6 +45,7 @@ class Draft:
     q: str
     idempotency_key: str
     action: str
+    recheck_of: str = ""
 
 
 def _int(value: Any) -> int | None:
@@ -76,6 +79,7 @@ def draft_from_form(form: FormData) -> Draft:
     reason = _str(form, "extra_reason", 40)
     text = _str(form, "extra_reason_text")
     start, end = _str(form, "window_start", 40), _str(form, "window_end", 40)
+    recheck_of = _str(form, "recheck_of", 64).strip()
     data = RegistrationInput(
         enterprise_id=_int(_str(form, "enterprise_id", 20)),
         plan_entry_id=None if is_extra else _int(basis),
@@ -85,6 +89,7 @@ def draft_from_form(form: FormData) -> Draft:
         item_ids=_ints(form.getlist("item_ids")),
         window_start=_local_datetime(start),
         window_end=_local_datetime(end),
+        recheck_of=recheck_of or None,
     )
     return Draft(
         data=data,
@@ -96,6 +101,7 @@ def draft_from_form(form: FormData) -> Draft:
         q=_str(form, "q", 100),
         idempotency_key=_str(form, "idempotency_key", 100),
         action=_str(form, "action", 20) or "register",
+        recheck_of=recheck_of,
     )
 
 
@@ -116,6 +122,7 @@ def _form_page(
 ) -> Response:
     errors = errors if errors is not None else (form.check.errors if form.check else [])
     findings = form.check.findings if form.check else []
+    notes = form.check.notes if form.check else []
     return render(
         request,
         "visits/new.html",
@@ -124,7 +131,11 @@ def _form_page(
             "draft": draft,
             "errors": shown_errors(request, errors),
             "findings": findings,
+            "notes": notes,
             "reasons": REASONS,
+            "draft_item_ids": [item.id for item in form.check.items]
+            if form.check
+            else draft.data.item_ids,
         },
         status_code=status_code,
     )
@@ -148,30 +159,48 @@ def new_visit(
     db: DB,
     now: Now,
     user: WebUser,
+    settings: SettingsDep,
     entry: str = "",
     enterprise: str = "",
+    recheck_of: str = "",
 ) -> Response:
     start, end = service.default_window(now)
     data = RegistrationInput(enterprise_id=_int(enterprise), window_start=start, window_end=end)
     form = service.registration_form(
-        db, actor=user, data=data, now=now, prefill_entry_id=_int(entry) if entry else None
+        db,
+        actor=user,
+        data=data,
+        now=now,
+        prefill_entry_id=_int(entry) if entry else None,
+        prefill_recheck_of=recheck_of[:64] or None,
+        settings=settings,
     )
     basis = str(data.plan_entry_id) if data.plan_entry_id else ""
-    if not basis and len(form.entries) == 1:
+    reason_text = ""
+    if form.recheck_of is not None:
+        basis = "extra"
+        reason_text = translate(
+            request.state.lang,
+            "Re-check of the rectification ordered at the visit of %(date)s.",
+            {"date": form.recheck_of.window_start.astimezone(tz()).date().isoformat()},
+        )
+    elif not basis and len(form.entries) == 1:
         # One plan entry for the chosen enterprise this month: offer it chosen.
         data.plan_entry_id = form.entries[0].id
         data.item_ids = [item.id for item in form.entries[0].items]
         basis = str(data.plan_entry_id)
+    data.extra_reason_text = reason_text
     draft = Draft(
         data=data,
         basis=basis,
-        extra_reason="",
-        extra_reason_text="",
+        extra_reason=data.extra_reason.value if data.extra_reason else "",
+        extra_reason_text=reason_text,
         window_start=_input_value(start),
         window_end=_input_value(end),
         q="",
         idempotency_key=secrets.token_urlsafe(18),
         action="",
+        recheck_of=data.recheck_of or "",
     )
     return _form_page(request, form, draft)
 
@@ -186,7 +215,9 @@ def register_visit(
 ) -> Response:
     if draft.action != "register":
         # "Search" (or "refresh") without JavaScript: the same form again, with the results.
-        form = service.registration_form(db, actor=user, data=draft.data, now=now, q=draft.q)
+        form = service.registration_form(
+            db, actor=user, data=draft.data, now=now, q=draft.q, settings=settings
+        )
         return _form_page(request, form, draft)
     try:
         visit = service.register_visit(
@@ -201,7 +232,7 @@ def register_visit(
         if exc.code != "validation_error" or not exc.errors:
             raise
         form = service.registration_form(
-            db, actor=user, data=draft.data, now=now, q=draft.q, run_check=True
+            db, actor=user, data=draft.data, now=now, q=draft.q, run_check=True, settings=settings
         )
         return _form_page(request, form, draft, errors=exc.errors, status_code=422)
     return RedirectResponse(f"/visits/{visit.public_id}", status_code=303)
@@ -209,14 +240,19 @@ def register_visit(
 
 @router.post("/visits/check")
 def check_visit(
-    request: Request, db: DB, now: Now, user: WebUser, draft: SubmittedDraft
+    request: Request, db: DB, now: Now, settings: SettingsDep, user: WebUser, draft: SubmittedDraft
 ) -> Response:
     """htmx: the form's errors and warnings at once, before submitting. Changes nothing."""
-    check = service.check_registration(db, actor=user, data=draft.data, now=now)
+    check = service.check_registration(db, actor=user, data=draft.data, now=now, settings=settings)
     return render(
         request,
         "visits/_warnings.html",
-        {"errors": shown_errors(request, check.errors), "findings": check.findings},
+        {
+            "errors": shown_errors(request, check.errors),
+            "findings": check.findings,
+            "notes": check.notes,
+            "draft_item_ids": [item.id for item in check.items],
+        },
     )
 
 
@@ -271,6 +307,106 @@ def visit_card(
 ) -> Response:
     page = service.visit_page(db, actor=user, public_id=public_id, now=now, settings=settings)
     return render(request, "visits/card.html", {"page": page, "card": page.card, "errors": []})
+
+
+# --- joining another agency's visit -----------------------------------------------------------
+
+
+def _join_page(
+    request: Request,
+    form: service.JoinForm,
+    *,
+    inspector_ids: list[int],
+    item_ids: list[int],
+    idempotency_key: str,
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "visits/join.html",
+        {
+            "form": form,
+            "card": form.card,
+            "chosen_inspectors": inspector_ids,
+            "chosen_items": [i for i in item_ids if i not in form.taken_item_ids],
+            "idempotency_key": idempotency_key,
+            "errors": shown_errors(request, errors or []),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/visits/{public_id}/join")
+def join_page(
+    request: Request,
+    public_id: str,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    item_ids: Annotated[list[str] | None, Query()] = None,
+) -> Response:
+    """Join another agency's registered visit (offered by the merge warning): choose your
+    co-inspectors and the items your agency checks (the registration's items preselected)."""
+    form = service.join_form(db, actor=user, public_id=public_id, now=now)
+    return _join_page(
+        request,
+        form,
+        inspector_ids=[],
+        item_ids=_ints(list(item_ids or [])[:MAX_LISTED]),
+        idempotency_key=secrets.token_urlsafe(18),
+    )
+
+
+@dataclass
+class JoinDraft:
+    inspector_ids: list[int]
+    item_ids: list[int]
+    idempotency_key: str
+
+
+async def submitted_join(request: Request) -> JoinDraft:
+    form = await request.form()
+    return JoinDraft(
+        inspector_ids=_ints(form.getlist("inspector_ids")[:MAX_LISTED]),
+        item_ids=_ints(form.getlist("item_ids")[:MAX_LISTED]),
+        idempotency_key=_str(form, "idempotency_key", 100),
+    )
+
+
+@router.post("/visits/{public_id}/join")
+def join_visit(
+    request: Request,
+    public_id: str,
+    db: DB,
+    now: Now,
+    user: WebUser,
+    draft: Annotated[JoinDraft, Depends(submitted_join)],
+) -> Response:
+    try:
+        visit = service.join_visit(
+            db,
+            actor=user,
+            public_id=public_id,
+            inspector_ids=draft.inspector_ids,
+            item_ids=draft.item_ids,
+            now=now,
+            idempotency_key=draft.idempotency_key or None,
+        )
+    except DomainError as exc:
+        if exc.code != "validation_error" or not exc.errors:
+            raise
+        form = service.join_form(db, actor=user, public_id=public_id, now=now)
+        return _join_page(
+            request,
+            form,
+            inspector_ids=draft.inspector_ids,
+            item_ids=draft.item_ids,
+            idempotency_key=draft.idempotency_key,
+            errors=exc.errors,
+            status_code=422,
+        )
+    return RedirectResponse(f"/visits/{visit.public_id}", status_code=303)
 
 
 @router.get("/visits/{public_id}/pass")

@@ -1,0 +1,11 @@
+"""Pages in English for these tests (messages are asserted as their English msgids)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _english(request: pytest.FixtureRequest) -> None:
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").headers["Accept-Language"] = "en"

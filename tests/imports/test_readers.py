@@ -1,0 +1,151 @@
+"""Reading files: XLSX and CSV (UTF-8, UTF-8 with BOM, GB18030, UTF-16), line numbers as the
+spreadsheet shows them, and a clear refusal for anything else."""
+
+from __future__ import annotations
+
+import codecs
+from datetime import date, datetime
+
+import pytest
+
+from tests.imports.helpers import csv_bytes, xlsx_bytes
+from webapp.errors import DomainError
+from webapp.imports import readers
+from webapp.imports.kinds import ENTERPRISE_COLUMNS, match_header, parse_date, parse_month
+
+ROWS: list[list[object]] = [
+    ["名称 / Name", "地址"],
+    ["甲公司", "一路1号"],
+    ["", ""],
+    ["乙公司", "二路"],
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (csv_bytes(ROWS), "utf-8"),
+        (codecs.BOM_UTF8 + csv_bytes(ROWS), "utf-8-sig"),
+        (csv_bytes(ROWS, "gb18030"), "gb18030"),
+        (codecs.BOM_UTF16_LE + csv_bytes(ROWS, "utf-16-le", delimiter="\t"), "utf-16"),
+    ],
+)
+def test_csv_in_every_encoding_offices_export(data: bytes, encoding: str) -> None:
+    sheet = readers.read_sheet(data, "plan.csv")
+    assert sheet.format == "csv"
+    assert sheet.encoding == encoding
+    assert sheet.headers == ["名称 / Name", "地址"]
+    # The blank line 3 is left out but still counted: line numbers are the sheet's rows.
+    assert sheet.rows == [(2, ["甲公司", "一路1号"]), (4, ["乙公司", "二路"])]
+
+
+def test_xlsx_cells_become_the_text_a_person_typed() -> None:
+    # Excel cells carry no time zone: naive datetimes, as openpyxl writes them.
+    data = xlsx_bytes(
+        [
+            ["a", "b", "c", "d"],
+            [None, None, None, None],
+            [32058100001, 2.0, datetime(2026, 12, 1), date(2026, 1, 5)],  # noqa: DTZ001
+            ["\u3000全角空格 ", 2.5, datetime(2026, 12, 1, 8, 30), True],  # noqa: DTZ001
+        ]
+    )
+    sheet = readers.read_sheet(data, "anything.xlsx")
+    assert sheet.format == "xlsx"
+    assert sheet.rows == [
+        (3, ["32058100001", "2", "2026-12-01", "2026-01-05"]),
+        (4, ["全角空格", "2.5", "2026-12-01 08:30:00", "true"]),
+    ]
+
+
+def test_an_xlsx_is_recognised_by_its_content_whatever_its_name() -> None:
+    sheet = readers.read_sheet(xlsx_bytes([["h"], ["v"]]), "export.csv")
+    assert sheet.format == "xlsx"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "code"),
+    [
+        (b"PK\x03\x04 not really a zip", "broken.xlsx", "import_file_unreadable"),
+        (b"plain text", "broken.xlsx", "import_file_unreadable"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "old.xls", "import_file_type"),
+        (b"\x89PNG\r\n\x1a\n....", "photo.png", "import_file_type"),
+        (b"a,b\n1,\x002\n", "nul.csv", "import_file_type"),
+        (b"\xff\xff\xff\xfe\x80\x81", "bad.csv", "import_encoding"),
+        (b"", "empty.csv", "import_empty"),
+        (b"\n\n  \n", "blank.csv", "import_empty"),
+    ],
+)
+def test_files_that_cannot_be_read_are_refused_with_a_reason(
+    data: bytes, filename: str, code: str
+) -> None:
+    with pytest.raises(DomainError) as caught:
+        readers.read_sheet(data, filename)
+    assert caught.value.code == code
+    assert caught.value.field == "file"
+
+
+def test_a_file_over_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "MAX_BYTES", 10)
+    with pytest.raises(DomainError) as caught:
+        readers.read_sheet(b"a,b\n1,2\n3,4\n", "big.csv")
+    assert caught.value.code == "import_too_large"
+    assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "统一社会信用代码",
+        "Credit code",
+        "credit CODE",
+        "统一社会信用代码 / Credit code",
+        "统一社会信用代码/Credit code",
+        "统一社会信用代码*",
+        "统一社会信用代码（必填）",
+        "ＵＳＣＣ",
+        "信用代码 / whatever",
+    ],
+)
+def test_headers_match_in_either_language(header: str) -> None:
+    column = match_header(header, ENTERPRISE_COLUMNS)
+    assert column is not None
+    assert column.key == "uscc"
+
+
+def test_an_unknown_header_matches_nothing() -> None:
+    assert match_header("电话 / Phone", ENTERPRISE_COLUMNS) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12", "2026-12"),
+        ("2026/1", "2026-01"),
+        ("2026.03", "2026-03"),
+        ("2026年12月", "2026-12"),
+        ("2026-12-01", "2026-12"),
+        ("12", "2026-12"),
+        ("3月", "2026-03"),
+        ("13", None),
+        ("2026-13", None),
+        ("December", None),
+        ("1999-12", None),
+    ],
+)
+def test_months_in_the_forms_offices_write_them(text: str, expected: str | None) -> None:
+    assert parse_month(text, 2026) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-16", date(2026, 11, 16)),
+        ("2026/1/5", date(2026, 1, 5)),
+        ("2026年1月5日", date(2026, 1, 5)),
+        ("20260105", date(2026, 1, 5)),
+        ("2026-02-30", None),
+        ("16/11/2026", None),
+    ],
+)
+def test_dates(text: str, expected: date | None) -> None:
+    assert parse_date(text) == expected

@@ -1,0 +1,252 @@
+"""The diff of an import: what the database holds now for every key of a file (the
+"before", in the file's own terms: codes, not ids) and, per row, added / changed (column:
+old -> new) / unchanged. The same snapshot taken again at apply time tells a stale batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
+
+from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.enterprises.models import Enterprise
+from webapp.enums import ImportKind, PlanKind
+from webapp.imports.kinds import KindSpec, Row
+from webapp.items.models import InspectionItem
+from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
+
+IN_SIZE = 500  # values per IN (...) query
+
+
+def chunks(values: Iterable[Any], size: int = IN_SIZE) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def pairs(session: Session, stmt: Select[str, int]) -> dict[str, int]:
+    """code -> id from a two-column query."""
+    return {code: ident for code, ident in session.execute(stmt)}
+
+
+# --- what the database holds now (the "before" of the diff) ------------------------------------
+
+
+def holder_key(row: Row) -> str:
+    return f"{row['agency_code']}|{row['name']}"
+
+
+def known_numbers(session: Session, numbers: list[str]) -> set[str]:
+    found: set[str] = set()
+    for batch in chunks(numbers):
+        found.update(session.scalars(select(Credential.number).where(Credential.number.in_(batch))))
+    return found
+
+
+def holders(session: Session, rows: list[Row]) -> dict[str, list[int]]:
+    """(agency code, name) -> ids of the inspectors of that agency with that name."""
+    names = sorted({r["name"] for r in rows})
+    found: dict[str, list[int]] = {}
+    for batch in chunks(names):
+        for code, name, inspector_id in session.execute(
+            select(Agency.code, Inspector.name, Inspector.id)
+            .join(Agency, Agency.id == Inspector.agency_id)
+            .where(Inspector.name.in_(batch))
+            .order_by(Inspector.id)
+        ):
+            found.setdefault(f"{code}|{name}", []).append(inspector_id)
+    return found
+
+
+def snapshot(
+    session: Session, spec: KindSpec, rows: list[Row], *, agency_id: int | None
+) -> dict[str, Any]:
+    """The database's current values for every key in the file, in the file's own terms
+    (codes, not ids), plus the ids the apply will write to. Computed at check and again at
+    apply: if the two differ, the batch is stale."""
+    keys = [spec.key(r) for r in rows]
+    snap: dict[str, Any] = {}
+    if spec.kind == ImportKind.enterprises:
+        for batch in chunks(keys):
+            for ent, agency_code in session.execute(
+                select(Enterprise, Agency.code)
+                .join(Agency, Agency.id == Enterprise.agency_id)
+                .where(Enterprise.uscc.in_(batch))
+            ):
+                snap[ent.uscc] = {
+                    "id": ent.id,
+                    "name": ent.name,
+                    "address": ent.address,
+                    "industry": ent.industry,
+                    "enterprise_class": ent.enterprise_class.value,
+                    "risk_grade": ent.risk_grade,
+                    "agency_code": agency_code,
+                }
+    elif spec.kind == ImportKind.items:
+        for batch in chunks(keys):
+            for item in session.scalars(
+                select(InspectionItem).where(InspectionItem.code.in_(batch))
+            ):
+                snap[item.code] = {
+                    "id": item.id,
+                    "title": item.title,
+                    "legal_basis": item.legal_basis,
+                    "description": item.description,
+                    "max_per_year": item.max_per_year,
+                    "field": item.field,
+                }
+    elif spec.kind == ImportKind.caps:
+        for cap in session.scalars(select(VisitCap)):
+            snap[f"{cap.enterprise_class}|{cap.risk_grade}"] = {
+                "id": cap.id,
+                "max_per_year": cap.max_per_year,
+            }
+    elif spec.kind == ImportKind.inspectors:
+        holder_agency = aliased(Agency)
+        issuer = aliased(Agency)
+        for batch in chunks(keys):
+            for cred, inspector, holder_code, issuer_code in session.execute(
+                select(Credential, Inspector, holder_agency.code, issuer.code)
+                .join(Inspector, Inspector.id == Credential.inspector_id)
+                .join(holder_agency, holder_agency.id == Inspector.agency_id)
+                .join(issuer, issuer.id == Credential.issuing_agency_id)
+                .where(Credential.number.in_(batch))
+            ):
+                snap[cred.number] = {
+                    "id": cred.id,
+                    "inspector_id": inspector.id,
+                    "name": inspector.name,
+                    "agency_code": holder_code,
+                    "issuing_agency_code": issuer_code,
+                    "valid_from": cred.valid_from.isoformat(),
+                    "valid_until": cred.valid_until.isoformat(),
+                    "status": cred.status.value,
+                    "fields": cred.fields,
+                }
+        new_rows = [r for r in rows if r["number"] not in snap]
+        for holder, ids in holders(session, new_rows).items():
+            snap[f"holder:{holder}"] = ids
+    else:
+        assert agency_id is not None
+        assert spec.plan_kind is not None
+        snap.update(_plan_snapshot(session, spec.plan_kind, agency_id, rows))
+    return snap
+
+
+def plan_key(kind: PlanKind, month: str) -> str:
+    return month[:4] if kind == PlanKind.annual else month
+
+
+def _plan_snapshot(
+    session: Session, kind: PlanKind, agency_id: int, rows: list[Row]
+) -> dict[str, Any]:
+    snap: dict[str, Any] = {}
+    codes = sorted({r["uscc"] for r in rows})
+    for batch in chunks(codes):
+        for code, ent_id in session.execute(
+            select(Enterprise.uscc, Enterprise.id).where(Enterprise.uscc.in_(batch))
+        ):
+            snap[f"ent:{code}"] = ent_id
+    item_codes = sorted({c for r in rows for c in r["items"]})
+    for batch in chunks(item_codes):
+        for code, item_id in session.execute(
+            select(InspectionItem.code, InspectionItem.id).where(InspectionItem.code.in_(batch))
+        ):
+            snap[f"item:{code}"] = item_id
+    for plan in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind)):
+        key = f"{plan.year:04d}" if kind == PlanKind.annual else f"{plan.year:04d}-{plan.month:02d}"
+        snap[f"plan:{key}"] = plan.id
+    months = sorted({r["month"] for r in rows})
+    wanted = set(codes)
+    entries: dict[int, dict[str, Any]] = {}
+    for batch in chunks(months):
+        for entry_id, code, month, note in session.execute(
+            select(PlanEntry.id, Enterprise.uscc, PlanEntry.month, PlanEntry.note)
+            .join(Plan, Plan.id == PlanEntry.plan_id)
+            .join(Enterprise, Enterprise.id == PlanEntry.enterprise_id)
+            .where(Plan.agency_id == agency_id, Plan.kind == kind, PlanEntry.month.in_(batch))
+            .order_by(PlanEntry.id)
+        ):
+            if code in wanted:
+                entries[entry_id] = {"id": entry_id, "key": f"{code}|{month}", "note": note}
+    items: dict[int, list[str]] = {}
+    for batch in chunks(sorted(entries)):
+        for entry_id, code in session.execute(
+            select(plan_entry_items.c.plan_entry_id, InspectionItem.code)
+            .join(InspectionItem, InspectionItem.id == plan_entry_items.c.item_id)
+            .where(plan_entry_items.c.plan_entry_id.in_(batch))
+        ):
+            items.setdefault(entry_id, []).append(code)
+    for entry_id in sorted(entries):
+        entry = entries[entry_id]
+        snap.setdefault(entry["key"], []).append(
+            {"id": entry_id, "items": sorted(items.get(entry_id, [])), "note": entry["note"]}
+        )
+    return snap
+
+
+# --- the diff -------------------------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def diff_rows(spec: KindSpec, rows: list[Row], snap: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Per row: None (unchanged), {"a": "added"} or {"a": "changed", "f": [[column, old,
+    new], ...]}. Only the columns the file has are compared: a column left out of the file
+    leaves that field alone."""
+    if spec.plan_kind is not None:
+        return _plan_diff(rows, snap)
+    out: list[dict[str, Any] | None] = []
+    for row in rows:
+        before = snap.get(spec.key(row))
+        if before is None:
+            added: dict[str, Any] = {"a": "added"}
+            if spec.kind == ImportKind.inspectors:
+                ids = snap.get(f"holder:{holder_key(row)}", [])
+                added["holder"] = ids[0] if ids else None
+            out.append(added)
+            continue
+        changes = [
+            [f, _shown(before[f]), _shown(row[f])]
+            for f in spec.fields
+            if f in row and before[f] != row[f]
+        ]
+        out.append({"a": "changed", "f": changes} if changes else None)
+    return out
+
+
+def _plan_diff(rows: list[Row], snap: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Plan rows pair with the plan's entries of the same (enterprise, month) in order: the
+    n-th row of a key with its n-th entry; rows beyond the entries are added. Entries the
+    file does not mention are kept (an import never deletes)."""
+    out: list[dict[str, Any] | None] = []
+    seen: dict[str, int] = {}
+    for row in rows:
+        key = f"{row['uscc']}|{row['month']}"
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        before = snap.get(key, [])
+        if n >= len(before):
+            out.append({"a": "added"})
+            continue
+        old = before[n]
+        changes = []
+        if old["items"] != row["items"]:
+            changes.append(["items", _shown(old["items"]), _shown(row["items"])])
+        if "note" in row and old["note"] != row["note"]:
+            changes.append(["note", old["note"], row["note"]])
+        out.append({"a": "changed", "f": changes, "target": old["id"]} if changes else None)
+    return out

@@ -1,0 +1,135 @@
+"""Plan hygiene at load time: gather plan entries of some months, run the pure rule
+`webapp.rules.plan.plan_duplicates`, and raise the supervisor's flags (once each)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, object_session
+
+from webapp.agencies.models import Agency
+from webapp.enterprises.models import Enterprise
+from webapp.enums import FlagKind, PlanKind
+from webapp.plans.models import Plan, PlanEntry
+from webapp.rules import Finding
+from webapp.rules.plan import PlannedEntry, plan_duplicates
+from webapp.supervision.flags import raise_flag
+from webapp.supervision.models import Flag
+
+_CHUNK = 500
+_LINKS = "plan_hygiene_links"  # session.info key: (kind, dedupe key) -> plan entry id
+
+
+@event.listens_for(Flag, "before_insert")
+def _link_plan_entry(_mapper: Any, _connection: Any, flag: Flag) -> None:
+    """Set Flag.plan_entry_id as the flag is first written (flags are append-only, and
+    `raise_flag` does not take a plan entry yet)."""
+    session = object_session(flag)
+    links = session.info.get(_LINKS) if session is not None else None
+    if links and flag.plan_entry_id is None:
+        flag.plan_entry_id = links.get((flag.kind, flag.dedupe_key))
+
+
+def entry_facts(
+    session: Session, *, months: Collection[str], enterprise_ids: Collection[int] | None = None
+) -> list[PlannedEntry]:
+    """Every plan entry of these months ("YYYY-MM"), of every agency, as the rule sees it
+    (optionally only those of some enterprises)."""
+    stmt = (
+        select(
+            PlanEntry.id,
+            PlanEntry.agency_id,
+            Agency.name,
+            Plan.kind,
+            PlanEntry.enterprise_id,
+            Enterprise.name,
+            PlanEntry.month,
+        )
+        .join(Plan, Plan.id == PlanEntry.plan_id)
+        .join(Agency, Agency.id == PlanEntry.agency_id)
+        .join(Enterprise, Enterprise.id == PlanEntry.enterprise_id)
+        .where(PlanEntry.month.in_(sorted(set(months))))
+        .order_by(PlanEntry.id)
+    )
+    facts: list[PlannedEntry] = []
+    if enterprise_ids is None:
+        batches: list[Sequence[int] | None] = [None]
+    else:
+        wanted = sorted(set(enterprise_ids))
+        batches = [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
+    for batch in batches:
+        query = stmt if batch is None else stmt.where(PlanEntry.enterprise_id.in_(batch))
+        for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in session.execute(
+            query
+        ):
+            facts.append(
+                PlannedEntry(
+                    agency_id=agency_id,
+                    agency_name=agency_name,
+                    plan_kind=PlanKind(kind),
+                    enterprise_id=ent_id,
+                    enterprise_name=ent_name,
+                    month=month,
+                    entry_id=entry_id,
+                )
+            )
+    return facts
+
+
+def _first_entry(finding: Finding, facts: Sequence[PlannedEntry], agency_id: int) -> int | None:
+    params = finding.params
+    ids = [
+        f.entry_id
+        for f in facts
+        if f.entry_id is not None
+        and f.agency_id == agency_id
+        and f.enterprise_id == params["enterprise_id"]
+        and f.month == params["month"]
+    ]
+    return min(ids) if ids else None
+
+
+def raise_plan_flags(
+    session: Session, *, months: Collection[str], now: datetime, actor_id: int | None = None
+) -> list[Flag]:
+    """Run the plan-hygiene rules over the entries of `months` and raise their flags in the
+    caller's transaction: `plan.duplicate` to the agency whose plan it is, and
+    `plan.merge_candidate` to each agency involved. Dedupe keys make a re-run (a re-import)
+    raise nothing new. Returns the flags (new and existing) of the findings."""
+    if not months:
+        return []
+    facts = entry_facts(session, months=months)
+    flags: list[Flag] = []
+    for finding in plan_duplicates(facts):
+        params = finding.params
+        enterprise_id = int(params["enterprise_id"])
+        month = str(params["month"])
+        if finding.kind == FlagKind.plan_duplicate:
+            targets = [(int(params["agency_id"]), str(params["plan_kind"]))]
+        else:
+            targets = [(int(a), "") for a in params["agency_ids"]]
+        for agency_id, kind in targets:
+            key = (
+                f"plan.duplicate:{agency_id}:{kind}:{enterprise_id}:{month}"
+                if kind
+                else f"plan.merge:{enterprise_id}:{month}:{agency_id}"
+            )
+            links = session.info.setdefault(_LINKS, {})
+            links[(finding.kind, key)] = _first_entry(finding, facts, agency_id)
+            try:
+                flag = raise_flag(
+                    session,
+                    finding=finding,
+                    dedupe_key=key,
+                    agency_id=agency_id,
+                    enterprise_id=enterprise_id,
+                    actor_id=actor_id,
+                    now=now,
+                )
+            finally:
+                links.pop((finding.kind, key), None)
+            flags.append(flag)
+    return flags

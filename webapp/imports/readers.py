@@ -1,0 +1,206 @@
+"""Reading a spreadsheet into text cells: XLSX (openpyxl, read-only) or CSV in UTF-8 (with
+or without BOM), GB18030 (what Chinese offices' Excel still exports) or UTF-16 (Excel's
+"Unicode text"). Every cell becomes a stripped string; a bad file is a DomainError that
+says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import PurePath
+
+from webapp.errors import DomainError
+
+MAX_BYTES = 20 * 1024 * 1024
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls (and other Office 97 files)
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv", "")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The header cells and the data rows with their line numbers (1 is the header row;
+    rows with no text at all are left out, their line numbers still counted)."""
+
+    format: str  # "xlsx" or "csv"
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]
+    encoding: str = ""
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as the text a person typed: whole numbers without ".0", dates as
+    YYYY-MM-DD, and stray whitespace (including full-width spaces) removed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Decimal):
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    if isinstance(value, datetime):
+        if value.time() == time(0, 0):
+            return value.date().isoformat()
+        return value.replace(microsecond=0).isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).replace("\u3000", " ").strip()
+
+
+def too_large() -> DomainError:
+    return DomainError(
+        "import_too_large",
+        "The file is larger than %(mb)s MB. Split it into several files.",
+        field="file",
+        status=413,
+        mb=MAX_BYTES // (1024 * 1024),
+    )
+
+
+def read_sheet(data: bytes, filename: str) -> Sheet:
+    """The first worksheet of an XLSX file, or a CSV file, as text cells."""
+    if len(data) > MAX_BYTES:
+        raise too_large()
+    if not data.strip():
+        raise DomainError("import_empty", "The file is empty.", field="file")
+    suffix = PurePath(filename or "").suffix.lower()
+    if data.startswith(OLE_MAGIC) or suffix == ".xls":
+        raise DomainError(
+            "import_file_type",
+            "This is an old Excel file (.xls). In Excel choose Save as > Excel workbook "
+            "(.xlsx) or CSV, and upload that.",
+            field="file",
+        )
+    if data.startswith(XLSX_MAGIC):
+        return _read_xlsx(data)
+    if suffix in XLSX_SUFFIXES:
+        raise _unreadable_xlsx()
+    if suffix not in CSV_SUFFIXES:
+        raise DomainError(
+            "import_file_type",
+            "Upload an Excel workbook (.xlsx) or a CSV file; '%(name)s' is neither.",
+            field="file",
+            name=PurePath(filename).name,
+        )
+    return _read_csv(data)
+
+
+def _unreadable_xlsx() -> DomainError:
+    return DomainError(
+        "import_file_unreadable",
+        "This file cannot be read as an Excel workbook (.xlsx): it is damaged or not a "
+        "workbook. Open it in Excel, save it again as .xlsx or CSV, and upload that.",
+        field="file",
+    )
+
+
+def _read_xlsx(data: bytes) -> Sheet:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise _unreadable_xlsx() from exc
+    except Exception as exc:  # openpyxl's own errors (InvalidFileException, XML errors)
+        raise _unreadable_xlsx() from exc
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is None:
+            raise _unreadable_xlsx()
+        headers: list[str] | None = None
+        rows: list[tuple[int, list[str]]] = []
+        try:
+            for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [cell_text(v) for v in values]
+                if headers is None:
+                    if not any(cells):
+                        continue  # blank lines above the header row
+                    headers = cells
+                    continue
+                if any(cells):
+                    rows.append((line, cells))
+        except DomainError:
+            raise
+        except Exception as exc:
+            raise _unreadable_xlsx() from exc
+    finally:
+        workbook.close()
+    if headers is None:
+        raise DomainError("import_empty", "The file is empty.", field="file")
+    return Sheet("xlsx", headers, rows)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding it was in: a BOM decides; else UTF-8 if it decodes, else
+    GB18030."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise DomainError(
+            "import_encoding",
+            "The text of this CSV file is neither UTF-8 nor GB18030. Save it from Excel as "
+            "'CSV UTF-8' and upload that.",
+            field="file",
+        ) from exc
+
+
+def _read_csv(data: bytes) -> Sheet:
+    try:
+        text, encoding = _decode(data)
+    except UnicodeDecodeError as exc:  # a BOM that lies
+        raise DomainError(
+            "import_encoding",
+            "The text of this CSV file is neither UTF-8 nor GB18030. Save it from Excel as "
+            "'CSV UTF-8' and upload that.",
+            field="file",
+        ) from exc
+    if "\x00" in text:
+        raise DomainError(
+            "import_file_type",
+            "This file is not a CSV text file. Upload an Excel workbook (.xlsx) or a CSV file.",
+            field="file",
+        )
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    line = 0
+    try:
+        # Line numbers count records, as Excel numbers the rows of a CSV file it opens (a
+        # quoted cell with a line break stays in one row).
+        for line, record in enumerate(reader, start=1):
+            cells = [cell_text(v) for v in record]
+            if headers is None:
+                if any(cells):
+                    headers = cells
+                continue
+            if any(cells):
+                rows.append((line, cells))
+    except csv.Error as exc:
+        raise DomainError(
+            "import_file_unreadable",
+            "Line %(line)s of the CSV file cannot be read (%(problem)s). Save the file again "
+            "from Excel as CSV.",
+            field="file",
+            line=line + 1,
+            problem=str(exc),
+        ) from exc
+    if headers is None:
+        raise DomainError("import_empty", "The file is empty.", field="file")
+    return Sheet("csv", headers, rows, encoding)

@@ -1,0 +1,725 @@
+"""Spreadsheet import: check a file (every row, then the diff against the database), keep
+the normalised rows in an ImportBatch, and on confirmation apply exactly those rows, once,
+all or none.
+
+check_file -> ImportBatch `validated` (or `failed`, with every bad row listed)
+apply_batch = start_apply (validated -> applying, committed at once: a batch is applied
+once) + run_apply (one transaction: re-reads what the diff was computed against and refuses
+with `import_stale` if it moved, writes in chunks, -> applied, or -> failed)
+discard_batch: validated -> discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, defer
+
+from webapp.agencies.models import Agency
+from webapp.audit import service as audit
+from webapp.auth.models import User
+from webapp.config import get_settings
+from webapp.db import begin_write
+from webapp.enterprises import uscc as uscc_codes
+from webapp.enterprises.models import Enterprise
+from webapp.enums import (
+    ImportKind,
+    ImportStatus,
+    PlanKind,
+    Role,
+)
+from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
+from webapp.imports import hygiene, readers
+from webapp.imports.diff import (
+    chunks,
+    diff_rows,
+    holder_key,
+    holders,
+    known_numbers,
+    pairs,
+    plan_key,
+    snapshot,
+)
+from webapp.imports.kinds import (
+    PLAN_KINDS,
+    Column,
+    Context,
+    KindSpec,
+    Row,
+    example_row,
+    match_header,
+    spec_for,
+)
+from webapp.imports.models import ImportBatch
+from webapp.imports.writers import WRITERS
+from webapp.items.models import InspectionItem
+from webapp.plans.models import Plan
+from webapp.rules.plan import PlannedEntry, plan_duplicates
+
+CHUNK = 500  # rows written between two progress reports
+BACKGROUND_ROWS = 2000  # the page applies larger files in a background thread
+MAX_STORED_ERRORS = 1000
+SAMPLES = 50
+
+# In-process progress of the batches being applied here: SQLite lets no other transaction
+# write while the import holds the write lock, so the page polls this (PostgreSQL also gets
+# `processed_rows` written in its own short transaction).
+_progress: dict[int, int] = {}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A bad cell: the line (as the spreadsheet numbers it), the column as the file names
+    it, and what is wrong (an English msgid with its parameters)."""
+
+    line: int
+    column: str
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sample:
+    line: int
+    key: str
+    label: str
+    fields: list[tuple[str, str, str]]  # (column key, old, new)
+    note: str = ""
+
+
+@dataclass
+class BatchReport:
+    """What the check page shows of a batch."""
+
+    errors: list[RowError]
+    error_count: int
+    added: list[Sample]
+    changed: list[Sample]
+    warnings: list[tuple[str, dict[str, Any]]]  # message, params
+    plans: list[dict[str, Any]]
+    skipped_example: int
+    failure: tuple[str, str, dict[str, Any]] | None  # code, message, params
+    same_file_applied: ImportBatch | None = None
+
+
+def _require_admin(actor: User | None) -> None:
+    """`None` is the command line: whoever runs it holds the database already."""
+    if actor is not None and actor.role != Role.admin:
+        raise forbidden()
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(_canonical(data).encode()).hexdigest()
+
+
+def local_year(now: datetime) -> int:
+    return now.astimezone(ZoneInfo(get_settings().timezone)).year
+
+
+# --- checking a file ----------------------------------------------------------------------------
+
+
+def find_agency_id(session: Session, code: str) -> int | None:
+    """The id of the agency with this code (for the command line's --agency)."""
+    return session.scalar(select(Agency.id).where(Agency.code == code.strip()))
+
+
+def _map_headers(spec: KindSpec, headers: list[str]) -> tuple[dict[int, Column], list[RowError]]:
+    """Which column each header cell names; unknown, repeated and missing columns are
+    errors on line 1 that name them."""
+    mapped: dict[int, Column] = {}
+    seen: dict[str, int] = {}
+    errors: list[RowError] = []
+    expected = "; ".join(c.header for c in spec.columns)
+    for index, text in enumerate(headers):
+        if not text:
+            continue
+        column = match_header(text, spec.columns)
+        if column is None:
+            errors.append(
+                RowError(
+                    1,
+                    text,
+                    message="Unknown column '%(name)s'. The columns of this kind of file are: "
+                    "%(expected)s.",
+                    params={"name": text, "expected": expected},
+                )
+            )
+        elif column.key in seen:
+            errors.append(
+                RowError(
+                    1,
+                    text,
+                    message="Column '%(name)s' appears twice (also as '%(first)s'): keep one.",
+                    params={"name": text, "first": headers[seen[column.key]]},
+                )
+            )
+        else:
+            seen[column.key] = index
+            mapped[index] = column
+    for column in spec.columns:
+        if column.required and column.key not in seen:
+            errors.append(
+                RowError(
+                    1,
+                    column.header,
+                    message="Missing column %(name)s: add it to the header row.",
+                    params={"name": column.header},
+                )
+            )
+    return mapped, errors
+
+
+def _context(
+    session: Session, spec: KindSpec, raw_rows: list[dict[str, str]], year: int
+) -> Context:
+    ctx = Context(year=year)
+    ctx.agencies = pairs(session, select(Agency.code, Agency.id))
+    if spec.kind in PLAN_KINDS:
+        ctx.items = pairs(session, select(InspectionItem.code, InspectionItem.id))
+        codes = {uscc_codes.normalize(r.get("uscc", "")) for r in raw_rows} - {""}
+        for batch in chunks(sorted(codes)):
+            for code, ent_id, name in session.execute(
+                select(Enterprise.uscc, Enterprise.id, Enterprise.name).where(
+                    Enterprise.uscc.in_(batch)
+                )
+            ):
+                ctx.enterprises[code] = (ent_id, name)
+    return ctx
+
+
+def _is_example(spec: KindSpec, cells: dict[str, str]) -> bool:
+    examples = dict(zip([c.key for c in spec.columns], example_row(spec), strict=True))
+    return bool(cells) and all(cells[k] == examples.get(k) for k in cells)
+
+
+def _store_failure(
+    session: Session,
+    batch: ImportBatch,
+    errors: list[RowError],
+    *,
+    total_rows: int,
+    skipped_example: int = 0,
+) -> ImportBatch:
+    batch.status = ImportStatus.failed
+    batch.total_rows = total_rows
+    batch.payload = _canonical(
+        {
+            "version": 1,
+            "errors": [[e.line, e.column, e.message, e.params] for e in errors[:MAX_STORED_ERRORS]],
+            "error_count": len(errors),
+            "skipped_example": skipped_example,
+        }
+    )
+    batch.error = f"{len(errors)} error(s)"
+    session.add(batch)
+    session.commit()
+    return batch
+
+
+def check_file(
+    session: Session,
+    *,
+    actor: User | None,
+    kind: ImportKind,
+    filename: str,
+    data: bytes,
+    now: datetime,
+    agency_id: int | None = None,
+    year: int | None = None,
+) -> ImportBatch:
+    """Read and check every row of a file; nothing but the batch is written. A file that
+    cannot be read at all (type, size, encoding) raises a DomainError and stores nothing;
+    bad columns or rows give a `failed` batch listing each (line, column, what is wrong);
+    a good file gives a `validated` batch with the diff against the database."""
+    _require_admin(actor)
+    spec = spec_for(kind)
+    plan_kind = spec.plan_kind
+    if plan_kind is not None and agency_id is None:
+        raise validation_error([FieldError("agency_id", "Choose the agency whose plan this is.")])
+    year = year or local_year(now)
+    if not 2000 <= year <= 2100:
+        raise validation_error(
+            [FieldError("year", "The year must be between 2000 and 2100, not %(year)s.", year=year)]
+        )
+    sheet = readers.read_sheet(data, filename)
+    begin_write(session)
+    agency = session.get(Agency, agency_id) if agency_id is not None else None
+    if plan_kind is not None and agency is None:
+        session.rollback()
+        raise validation_error([FieldError("agency_id", "Choose the agency whose plan this is.")])
+    batch = ImportBatch(
+        kind=kind,
+        status=ImportStatus.validated,
+        filename=(filename or "upload")[-200:],
+        sha256=hashlib.sha256(data).hexdigest(),
+        agency_id=agency.id if agency else None,
+        created_at=now,
+        created_by_id=actor.id if actor else None,
+    )
+    mapped, errors = _map_headers(spec, sheet.headers)
+    if errors:
+        return _store_failure(session, batch, errors, total_rows=len(sheet.rows))
+
+    raw_rows: list[tuple[int, dict[str, str]]] = []
+    skipped = 0
+    for line, values in sheet.rows:
+        cells = {col.key: (values[i] if i < len(values) else "") for i, col in mapped.items()}
+        if _is_example(spec, cells):
+            skipped += 1
+            continue
+        raw_rows.append((line, cells))
+    if not raw_rows:
+        empty = RowError(
+            2,
+            "",
+            message="Only the template's example row is filled in (it is never imported): add "
+            "your rows below it, or in its place."
+            if skipped
+            else "The file has a header row but no data rows.",
+        )
+        return _store_failure(session, batch, [empty], total_rows=0, skipped_example=skipped)
+
+    ctx = _context(session, spec, [cells for _, cells in raw_rows], year)
+    headers = {col.key: sheet.headers[i] for i, col in mapped.items()}
+    rows: list[Row] = []
+    first_line: dict[str, tuple[int, Row]] = {}
+    key_header = headers[spec.columns[0].key]
+    for line, cells in raw_rows:
+        row, problems = spec.parse(cells, ctx)
+        for problem in problems:
+            errors.append(
+                RowError(line, headers.get(problem.field, ""), problem.message, problem.params)
+            )
+        if row is None:
+            continue
+        key = spec.key(row)
+        earlier = first_line.get(key)
+        if earlier is not None and (plan_kind is None or earlier[1] == row):
+            errors.append(
+                RowError(
+                    line,
+                    key_header,
+                    message="This row repeats line %(line)s exactly: delete one of the two."
+                    if plan_kind is not None
+                    else "%(key)s is already on line %(line)s of this file: each may appear "
+                    "only once.",
+                    params={"line": earlier[0], "key": key},
+                )
+            )
+            continue
+        first_line.setdefault(key, (line, row))
+        rows.append({**row, "line": line})
+    if not errors and kind == ImportKind.inspectors:
+        errors += _ambiguous_holders(session, rows, headers)
+    if errors:
+        return _store_failure(
+            session, batch, errors, total_rows=len(raw_rows), skipped_example=skipped
+        )
+
+    before = snapshot(session, spec, rows, agency_id=batch.agency_id)
+    diff = diff_rows(spec, rows, before)
+    payload: dict[str, Any] = {
+        "version": 1,
+        "format": sheet.format,
+        "encoding": sheet.encoding,
+        "year": year,
+        "columns": [col.key for col in mapped.values()],
+        "rows": rows,
+        "diff": diff,
+        "before_hash": _hash(before),
+        "skipped_example": skipped,
+    }
+    if plan_kind is not None and agency is not None:
+        for row in rows:
+            row["enterprise_name"] = ctx.enterprises[row["uscc"]][1]
+        payload["plans"] = _plans_touched(session, agency.id, plan_kind, rows)
+        payload["warnings"] = [
+            [f.message, f.params] for f in _hygiene_preview(session, agency, plan_kind, rows, ctx)
+        ]
+    batch.total_rows = len(rows)
+    batch.added = sum(1 for d in diff if d and d["a"] == "added")
+    batch.changed = sum(1 for d in diff if d and d["a"] == "changed")
+    batch.unchanged = len(rows) - batch.added - batch.changed
+    batch.payload = _canonical(payload)
+    session.add(batch)
+    session.commit()
+    return batch
+
+
+def _ambiguous_holders(
+    session: Session, rows: list[Row], headers: dict[str, str]
+) -> list[RowError]:
+    """A new credential is given to the inspector of that agency with that name; when the
+    agency has several people of that name, the file cannot say which one."""
+    people = holders(session, rows)
+    known = known_numbers(session, [r["number"] for r in rows])
+    errors = []
+    for row in rows:
+        if row["number"] in known:
+            continue
+        if len(people.get(holder_key(row), [])) > 1:
+            errors.append(
+                RowError(
+                    row["line"],
+                    headers["name"],
+                    message="Several inspectors named %(name)s work at agency %(code)s: add "
+                    "this credential on the right inspector's page instead.",
+                    params={"name": row["name"], "code": row["agency_code"]},
+                )
+            )
+    return errors
+
+
+def _plans_touched(
+    session: Session, agency_id: int, kind: PlanKind, rows: list[Row]
+) -> list[dict[str, Any]]:
+    """The plans the rows go into ("2026" or "2026-12"), whether each exists already, and
+    how many rows go into it."""
+    existing = {
+        (f"{p.year:04d}" if kind == PlanKind.annual else f"{p.year:04d}-{p.month:02d}"): p.title
+        for p in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind))
+    }
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = plan_key(kind, row["month"])
+        counts[key] = counts.get(key, 0) + 1
+    return [
+        {"period": key, "title": existing.get(key, ""), "exists": key in existing, "rows": n}
+        for key, n in sorted(counts.items())
+    ]
+
+
+def _hygiene_preview(
+    session: Session, agency: Agency, kind: PlanKind, rows: list[Row], ctx: Context
+) -> list[Any]:
+    """The plan-hygiene findings the file would cause, before anything is written: the
+    database's entries of those months (minus the ones the file replaces) with the file's
+    rows. Only findings that involve a row of the file are returned."""
+    file_keys = {(ctx.enterprises[r["uscc"]][0], r["month"]) for r in rows}
+    facts = [
+        f
+        for f in hygiene.entry_facts(
+            session,
+            months={r["month"] for r in rows},
+            enterprise_ids={ent for ent, _ in file_keys},
+        )
+        if not (
+            f.agency_id == agency.id
+            and f.plan_kind == kind
+            and (f.enterprise_id, f.month) in file_keys
+        )
+    ]
+    for row in rows:
+        ent_id, name = ctx.enterprises[row["uscc"]]
+        facts.append(
+            PlannedEntry(
+                agency_id=agency.id,
+                agency_name=agency.name,
+                plan_kind=kind,
+                enterprise_id=ent_id,
+                enterprise_name=name,
+                month=row["month"],
+                line=row["line"],
+            )
+        )
+    return [f for f in plan_duplicates(facts) if f.params["line_numbers"]]
+
+
+# --- applying a batch ---------------------------------------------------------------------------
+
+
+def _not_pending(state: str) -> DomainError:
+    return DomainError(
+        "import_not_pending",
+        "This import cannot be applied or discarded: it is %(state)s. Upload the file again "
+        "to import it.",
+        status=409,
+        state=state,
+    )
+
+
+def start_apply(
+    session: Session, *, actor: User | None, batch_id: int, now: datetime
+) -> ImportBatch:
+    """validated -> applying, committed at once: a second confirmation (a double click,
+    another administrator) is refused with `import_not_pending`."""
+    _require_admin(actor)
+    begin_write(session)
+    batch = session.get(ImportBatch, batch_id, options=[defer(ImportBatch.payload)])
+    if batch is None:
+        session.rollback()
+        raise not_found("import")
+    if batch.status != ImportStatus.validated:
+        state = batch.status.value
+        session.rollback()
+        raise _not_pending(state)
+    batch.status = ImportStatus.applying
+    batch.processed_rows = 0
+    session.commit()
+    _progress[batch_id] = 0
+    return batch
+
+
+def run_apply(
+    session: Session,
+    *,
+    actor: User | None,
+    batch_id: int,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportBatch:
+    """Apply a batch that `start_apply` marked `applying`: one transaction, all rows or
+    none. Refused with `import_stale` (and the batch marked failed) when the database no
+    longer holds what the diff was computed against."""
+    _require_admin(actor)
+    begin_write(session)
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        session.rollback()
+        raise not_found("import")
+    if batch.status != ImportStatus.applying:
+        state = batch.status.value
+        session.rollback()
+        raise _not_pending(state)
+    try:
+        _apply(session, batch, actor=actor, now=now, progress=progress)
+    except Exception as exc:
+        session.rollback()
+        _mark_failed(session, batch_id, exc)
+        raise
+    finally:
+        _progress.pop(batch_id, None)
+    return batch
+
+
+def apply_batch(
+    session: Session,
+    *,
+    actor: User | None,
+    batch_id: int,
+    now: datetime,
+    progress: Progress | None = None,
+) -> ImportBatch:
+    """Confirm and apply a checked batch (start_apply, then run_apply)."""
+    start_apply(session, actor=actor, batch_id=batch_id, now=now)
+    return run_apply(session, actor=actor, batch_id=batch_id, now=now, progress=progress)
+
+
+def _mark_failed(session: Session, batch_id: int, exc: Exception) -> None:
+    if isinstance(exc, DomainError):
+        error = {"code": exc.code, "message": exc.message, "params": exc.params}
+    else:
+        error = {
+            "code": "internal_error",
+            "message": "Something went wrong on our side; nothing was saved. Quote the request id.",
+            "params": {},
+        }
+    begin_write(session)
+    batch = session.get(ImportBatch, batch_id, options=[defer(ImportBatch.payload)])
+    if batch is not None:
+        batch.status = ImportStatus.failed
+        batch.error = _canonical(error)
+    session.commit()
+
+
+def _publish(session: Session, batch_id: int, done: int) -> None:
+    """Write the progress in its own short transaction where the database allows a second
+    writer (PostgreSQL: other app processes read it); SQLite holds one writer at a time, so
+    there the progress stays in this process (`_progress`)."""
+    engine = session.connection().engine
+    if engine.dialect.name == "sqlite":
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            update(ImportBatch).where(ImportBatch.id == batch_id).values(processed_rows=done)
+        )
+
+
+def _apply(
+    session: Session,
+    batch: ImportBatch,
+    *,
+    actor: User | None,
+    now: datetime,
+    progress: Progress | None,
+) -> None:
+    spec = spec_for(batch.kind)
+    payload = json.loads(batch.payload)
+    rows: list[Row] = payload["rows"]
+    diff: list[dict[str, Any] | None] = payload["diff"]
+    before = snapshot(session, spec, rows, agency_id=batch.agency_id)
+    if _hash(before) != payload["before_hash"]:
+        raise DomainError(
+            "import_stale",
+            "The data changed after this file was checked (another import or an edit), so "
+            "what was shown is no longer what would happen. Nothing was written: check the "
+            "file again, then apply.",
+            status=409,
+        )
+    writer = WRITERS[batch.kind](session, batch, before, actor, now)
+    total = len(rows)
+    for start in range(0, total, CHUNK):
+        stop = min(start + CHUNK, total)
+        writer.write([(rows[i], d) for i in range(start, stop) if (d := diff[i]) is not None])
+        _progress[batch.id] = stop
+        _publish(session, batch.id, stop)
+        if progress is not None:
+            progress(stop, total)
+    writer.finish()
+    batch.status = ImportStatus.applied
+    batch.processed_rows = total
+    batch.applied_at = now
+    audit.record(
+        session,
+        actor_id=actor.id if actor else None,
+        action="import.applied",
+        object_type="import_batch",
+        object_id=batch.id,
+        now=now,
+        data={
+            "kind": batch.kind.value,
+            "filename": batch.filename,
+            "sha256": batch.sha256,
+            "agency_id": batch.agency_id,
+            "rows": total,
+            "added": batch.added,
+            "changed": batch.changed,
+            "unchanged": batch.unchanged,
+        },
+    )
+    session.commit()
+
+
+# --- discarding, reading -------------------------------------------------------------------------
+
+
+def discard_batch(
+    session: Session, *, actor: User | None, batch_id: int, now: datetime
+) -> ImportBatch:
+    """validated -> discarded (the file is not applied; the batch stays on the list)."""
+    _require_admin(actor)
+    begin_write(session)
+    batch = session.get(ImportBatch, batch_id, options=[defer(ImportBatch.payload)])
+    if batch is None:
+        session.rollback()
+        raise not_found("import")
+    if batch.status != ImportStatus.validated:
+        state = batch.status.value
+        session.rollback()
+        raise _not_pending(state)
+    batch.status = ImportStatus.discarded
+    session.commit()
+    return batch
+
+
+def get_batch(session: Session, *, actor: User | None, batch_id: int) -> ImportBatch:
+    _require_admin(actor)
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise not_found("import")
+    return batch
+
+
+def list_batches(session: Session, *, actor: User | None, limit: int = 50) -> list[ImportBatch]:
+    """The latest batches, newest first (without their payloads)."""
+    _require_admin(actor)
+    return list(
+        session.scalars(
+            select(ImportBatch)
+            .options(defer(ImportBatch.payload))
+            .order_by(ImportBatch.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ProgressState:
+    status: ImportStatus
+    processed: int
+    total: int
+
+
+def batch_progress(session: Session, *, actor: User | None, batch_id: int) -> ProgressState:
+    """How far the application of a batch is (rows of the file processed)."""
+    _require_admin(actor)
+    batch = session.get(ImportBatch, batch_id, options=[defer(ImportBatch.payload)])
+    if batch is None:
+        raise not_found("import")
+    session.refresh(batch, ["status", "processed_rows"])
+    processed = max(batch.processed_rows, _progress.get(batch_id, 0))
+    return ProgressState(batch.status, processed, batch.total_rows)
+
+
+def _label(row: Row) -> str:
+    return str(row.get("name") or row.get("title") or row.get("enterprise_name") or "")
+
+
+def report(session: Session, batch: ImportBatch) -> BatchReport:
+    """What the check page shows: the errors, or samples of the diff and the warnings."""
+    payload = json.loads(batch.payload or "{}")
+    spec = spec_for(batch.kind)
+    errors = [
+        RowError(line, col, msg, params) for line, col, msg, params in payload.get("errors", [])
+    ]
+    added: list[Sample] = []
+    changed: list[Sample] = []
+    for row, d in zip(payload.get("rows", []), payload.get("diff", []), strict=True):
+        if d is None:
+            continue
+        bucket = added if d["a"] == "added" else changed
+        if len(bucket) >= SAMPLES:
+            continue
+        note = ""
+        if batch.kind == ImportKind.inspectors and d["a"] == "added":
+            note = "existing_inspector" if d.get("holder") else "new_inspector"
+        bucket.append(
+            Sample(
+                line=row["line"],
+                key=row["uscc"] if spec.plan_kind else spec.key(row),
+                label=_label(row),
+                fields=[(f, old, new) for f, old, new in d.get("f", [])],
+                note=note,
+            )
+        )
+    failure = None
+    if batch.status == ImportStatus.failed and batch.error.startswith("{"):
+        err = json.loads(batch.error)
+        failure = (err["code"], err["message"], err.get("params", {}))
+    same = session.scalar(
+        select(ImportBatch)
+        .options(defer(ImportBatch.payload))
+        .where(
+            ImportBatch.sha256 == batch.sha256,
+            ImportBatch.kind == batch.kind,
+            ImportBatch.status == ImportStatus.applied,
+            ImportBatch.id != batch.id,
+        )
+        .order_by(ImportBatch.id.desc())
+        .limit(1)
+    )
+    return BatchReport(
+        errors=errors,
+        error_count=int(payload.get("error_count", len(errors))),
+        added=added,
+        changed=changed,
+        warnings=[(msg, params) for msg, params in payload.get("warnings", [])],
+        plans=list(payload.get("plans", [])),
+        skipped_example=int(payload.get("skipped_example", 0)),
+        failure=failure,
+        same_file_applied=same,
+    )

@@ -1,0 +1,1375 @@
+"""Plan coverage and the monthly report (月通报): figures per unit, each drilling down to the
+records it counts.
+
+Units. A report is about one agency (the *root*: a supervisor's own agency by default, or
+one chosen below it) and lists the root itself (its own work only, 本级) and each agency
+directly below it with everything below that (a county's report: the county bureau and
+each town office; a city's: the city bureau and each county with its towns). A supervisor
+of a town sees only the town. An administrator with no agency chosen sees each top-level
+agency as a unit.
+
+Months are calendar months where the users are (Settings.timezone). A visit belongs to the
+month in which its window starts; a flag to the month in which it was raised.
+
+The monthly report's figures, per unit:
+
+- inspections: confirmed visits in which the unit took part: it registered the visit, had
+  an inspector on the team, or covered one of the visit's items (`visit_items.agency_id`).
+  A joint visit counts once for each unit that took part, and once in the total (so the
+  total can be less than the sum of the rows).
+- enterprises covered: distinct enterprises of those inspections.
+- hazards, major hazards: item findings of the newest version of each inspection record;
+  a finding counts for the agency that covered its item (the visit's agency unless
+  `visit_items` names another), so a joint visit's hazards are never counted twice.
+- rectified on time: of those hazards (major ones included), the ones with a `rectified`
+  re-check verdict recorded on or before their deadline's local day (any time when no
+  deadline was set); the share is over all the month's hazards.
+- cases opened, fines: from the newest inspection record of the visits the unit registered.
+  Case rate = cases / inspections.
+- extra-visit share: extra visits (no plan entry) among the unit's inspections.
+- unconfirmed visits: visits the unit registered whose window (plus the stated tolerance)
+  passed with no confirmation and that were not cancelled.
+- unregistered reports, refused scans: flags of those kinds raised for the unit's agencies.
+
+Every figure is computed by one SQL statement (GROUP BY and CASE); the drill-down lists use
+the same FROM and WHERE clauses, so a list shows exactly the records its figure counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union,
+    union_all,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, selectinload
+
+from webapp.agencies.models import Agency, Inspector
+from webapp.auth.models import User
+from webapp.config import get_settings
+from webapp.enterprises.models import Enterprise
+from webapp.enums import (
+    Approval,
+    FindingOutcome,
+    FlagKind,
+    RectificationOutcome,
+    Role,
+    VisitStatus,
+)
+from webapp.errors import FieldError, not_found
+from webapp.findings.models import Inspection, ItemFinding, Rectification
+from webapp.items.models import InspectionItem
+from webapp.plans.models import PlanEntry
+from webapp.supervision.models import Flag
+from webapp.supervision.service import (
+    invalid,
+    month_bounds,
+    parse_month,
+    supervised_agency_ids,
+)
+from webapp.visits.models import Visit, VisitInspector, visit_items
+from webapp.web import N_, tz
+
+HAZARDS = (FindingOutcome.hazard, FindingOutcome.major_hazard)
+CHART_MONTHS = 12
+RECORDS_LIMIT = 2000  # a drill-down list longer than this says so (the export has all rows)
+TOTAL = 0  # the group key of the total row (agency ids start at 1)
+
+
+class Scope(StrEnum):
+    """Which agencies a drill-down row stands for."""
+
+    own = "own"  # the agency itself only (the root's own row)
+    tree = "tree"  # the agency and every agency below it
+    all = "all"  # everything the reader supervises (the total row)
+
+
+# --- units ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One row of a report: an agency, and the agencies whose work the row sums."""
+
+    agency_id: int
+    code: str
+    name: str
+    scope: Scope
+    agency_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class AgencyRef:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Units:
+    root: AgencyRef | None  # None: an administrator's report over every top-level agency
+    units: list[Unit]
+
+    @property
+    def all_ids(self) -> frozenset[int]:
+        return frozenset().union(*(u.agency_ids for u in self.units))
+
+
+@dataclass(frozen=True)
+class _Tree:
+    agencies: dict[int, AgencyRef]
+    parent: dict[int, int | None]
+    children: dict[int | None, list[int]]
+
+    def subtree(self, agency_id: int) -> frozenset[int]:
+        found, todo = {agency_id}, [agency_id]
+        while todo:
+            for child in self.children.get(todo.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return frozenset(found)
+
+
+def _tree(session: Session) -> _Tree:
+    agencies: dict[int, AgencyRef] = {}
+    parent: dict[int, int | None] = {}
+    children: dict[int | None, list[int]] = {}
+    rows = session.execute(
+        select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_by(Agency.code)
+    )
+    for aid, code, name, parent_id in rows:
+        agencies[aid] = AgencyRef(aid, code, name)
+        parent[aid] = parent_id
+        children.setdefault(parent_id, []).append(aid)
+    return _Tree(agencies, parent, children)
+
+
+def _scope_and_tree(session: Session, actor: User) -> tuple[frozenset[int], _Tree]:
+    scope = supervised_agency_ids(session, actor=actor)
+    tree = _tree(session)
+    return (frozenset(tree.agencies) if scope is None else frozenset(scope)), tree
+
+
+def _root_ids(
+    actor: User, tree: _Tree, visible: frozenset[int], agency_id: int | None
+) -> list[int]:
+    """The report's root (a list of several only for an administrator's all-agency view)."""
+    if agency_id is not None:
+        if agency_id not in visible:
+            raise not_found("agency")
+        return [agency_id]
+    if actor.role == Role.supervisor and actor.agency_id is not None:
+        return [actor.agency_id]
+    return list(tree.children.get(None, []))
+
+
+def report_units(session: Session, *, actor: User, agency_id: int | None = None) -> Units:
+    """The rows of a report about `agency_id` (default: the supervisor's own agency)."""
+    visible, tree = _scope_and_tree(session, actor)
+    roots = _root_ids(actor, tree, visible, agency_id)
+    if len(roots) != 1:
+        units = [_tree_unit(tree, r) for r in roots]
+        return Units(root=None, units=units)
+    root = roots[0]
+    units = [
+        Unit(
+            agency_id=root,
+            code=tree.agencies[root].code,
+            name=tree.agencies[root].name,
+            scope=Scope.own,
+            agency_ids=frozenset({root}),
+        )
+    ]
+    units += [_tree_unit(tree, child) for child in tree.children.get(root, [])]
+    return Units(root=tree.agencies[root], units=units)
+
+
+def _tree_unit(tree: _Tree, agency_id: int) -> Unit:
+    ref = tree.agencies[agency_id]
+    return Unit(ref.id, ref.code, ref.name, Scope.tree, tree.subtree(agency_id))
+
+
+def record_agencies(
+    session: Session, *, actor: User, unit_id: int | None, scope: Scope
+) -> tuple[frozenset[int], AgencyRef | None]:
+    """The agencies a drill-down row stands for (within what the actor supervises)."""
+    visible, tree = _scope_and_tree(session, actor)
+    if scope == Scope.all or unit_id is None:
+        return visible, None
+    if unit_id not in visible:
+        raise not_found("agency")
+    ids = frozenset({unit_id}) if scope == Scope.own else tree.subtree(unit_id) & visible
+    return ids, tree.agencies[unit_id]
+
+
+# --- SQL building blocks, shared by the figures and their drill-down lists ----------------------
+
+# A group key from a record's agency column and its time column (a unit, or a month).
+Expr = ColumnElement[Any] | InstrumentedAttribute[Any]
+Key = Callable[[Expr, Expr], ColumnElement[Any]]
+
+
+def _unit_key(units: Sequence[Unit]) -> Key:
+    mapping = {aid: u.agency_id for u in units for aid in sorted(u.agency_ids)}
+
+    def key(agency: Expr, _at: Expr) -> ColumnElement[Any]:
+        return case(mapping, value=agency, else_=literal(-1))
+
+    return key
+
+
+def _month_key(months: Sequence[str]) -> Key:
+    bounds = [month_bounds(m) for m in months]
+
+    def key(_agency: Expr, at: Expr) -> ColumnElement[Any]:
+        return case(
+            *[(and_(at >= s, at < e), literal(i)) for i, (s, e) in enumerate(bounds)],
+            else_=literal(-1),
+        )
+
+    return key
+
+
+def _in_window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    return [Visit.window_start >= start, Visit.window_start < end]
+
+
+def _confirmed_in(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    return [*_in_window(start, end), Visit.status == VisitStatus.confirmed]
+
+
+def _participants(ids: Iterable[int], start: datetime, end: datetime) -> Any:
+    """(visit_id, agency_id) of every agency that took part in a confirmed visit: the one
+    that registered it, each team member's, each agency named as covering an item."""
+    ids = sorted(ids)
+    conf = _confirmed_in(start, end)
+    own = select(Visit.id.label("visit_id"), Visit.agency_id.label("agency_id")).where(
+        *conf, Visit.agency_id.in_(ids)
+    )
+    team = (
+        select(VisitInspector.visit_id, Inspector.agency_id)
+        .join(Inspector, Inspector.id == VisitInspector.inspector_id)
+        .join(Visit, Visit.id == VisitInspector.visit_id)
+        .where(*conf, Inspector.agency_id.in_(ids))
+    )
+    items = (
+        select(visit_items.c.visit_id, visit_items.c.agency_id)
+        .join(Visit, Visit.id == visit_items.c.visit_id)
+        .where(*conf, visit_items.c.agency_id.in_(ids))
+    )
+    return union(own, team, items).cte("participants")
+
+
+def _newest_record() -> ColumnElement[bool]:
+    """The inspection record is its visit's newest version (earlier versions stay as
+    evidence of what was corrected); uses the (visit_id, version) unique index."""
+    later = aliased(Inspection)
+    return ~exists().where(
+        later.visit_id == Inspection.visit_id, later.version > Inspection.version
+    )
+
+
+def _record_join() -> ColumnElement[bool]:
+    return and_(Inspection.visit_id == Visit.id, _newest_record())
+
+
+def _covering_agency() -> ColumnElement[int]:
+    """The agency a finding counts for: the one covering its item, else the visit's."""
+    return func.coalesce(visit_items.c.agency_id, Visit.agency_id)
+
+
+def _local_date(session: Session, at: Expr, month_start: datetime) -> Any:
+    """The local calendar day of a stored UTC time, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(get_settings().timezone, at), Date)
+    offset = tz().utcoffset(month_start.replace(tzinfo=None)) or timedelta(0)
+    return func.date(at, f"{int(offset.total_seconds() // 60):+d} minutes")
+
+
+def _on_time(session: Session, month_start: datetime) -> ColumnElement[bool]:
+    return exists().where(
+        Rectification.item_finding_id == ItemFinding.id,
+        Rectification.outcome == RectificationOutcome.rectified,
+        or_(
+            ItemFinding.rectify_by.is_(None),
+            _local_date(session, Rectification.recorded_at, month_start) <= ItemFinding.rectify_by,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Period:
+    ids: frozenset[int]
+    start: datetime
+    end: datetime
+    now: datetime
+    tolerance: timedelta
+
+    @property
+    def sorted_ids(self) -> list[int]:
+        return sorted(self.ids)
+
+
+def _findings_query(session: Session, p: _Period, *columns: Any) -> Select[Any]:
+    """Item findings of the current inspection records, with the covering agency in `p`."""
+    return (
+        select(*columns)
+        .select_from(Visit)
+        .join(Inspection, _record_join())
+        .join(ItemFinding, ItemFinding.inspection_id == Inspection.id)
+        .outerjoin(
+            visit_items,
+            and_(visit_items.c.visit_id == Visit.id, visit_items.c.item_id == ItemFinding.item_id),
+        )
+        .where(*_confirmed_in(p.start, p.end), _covering_agency().in_(p.sorted_ids))
+    )
+
+
+def _unconfirmed(now: datetime, tolerance: timedelta) -> ColumnElement[bool]:
+    """Registered (neither confirmed nor cancelled), its window and the tolerance passed:
+    the sweep's rule `window_passed_unconfirmed`, in SQL."""
+    return and_(Visit.status == VisitStatus.registered, Visit.window_end < now - tolerance)
+
+
+FLAG_COLUMNS = {
+    "refused_scans": FlagKind.refused_scan,
+    "unregistered_reports": FlagKind.unregistered_report,
+}
+
+# The figures in the order the statement returns them (after the group key).
+FIGURES = (
+    "inspections",
+    "enterprises",
+    "extra",
+    "unconfirmed",
+    "cases",
+    "fines_fen",
+    "hazards",
+    "major_hazards",
+    "rectified_on_time",
+    "refused_scans",
+    "unregistered_reports",
+)
+
+
+def _part(key: ColumnElement[Any], **values: Any) -> list[Any]:
+    """One branch of the UNION ALL: the key, then every figure (NULL where not given)."""
+    return [key.label("k")] + [
+        (values[name] if name in values else cast(null(), Integer)).label(name) for name in FIGURES
+    ]
+
+
+def figures_statement(
+    session: Session, p: _Period, key: Key, *, total: bool, chart: bool = False
+) -> Select[Any]:
+    """One GROUP BY statement returning every figure per key (a unit, or a month); with
+    `total`, also a row keyed TOTAL with the distinct counts of the whole period. For the
+    `chart`, only what it draws (no rectification, no flags: they stay 0)."""
+    one, zero = literal(1), literal(0)
+    people = _participants(p.ids, p.start, p.end)
+    visit_keys = (
+        select(people.c.visit_id, key(people.c.agency_id, Visit.window_start).label("k"))
+        .join(Visit, Visit.id == people.c.visit_id)
+        .distinct()
+        .subquery("visit_keys")
+    )
+    extra = case((Visit.plan_entry_id.is_(None), one), else_=zero)
+    branches: list[Select[Any]] = [
+        select(
+            *_part(
+                visit_keys.c.k,
+                inspections=func.count(),
+                enterprises=func.count(distinct(Visit.enterprise_id)),
+                extra=func.sum(extra),
+            )
+        )
+        .join(Visit, Visit.id == visit_keys.c.visit_id)
+        .group_by(visit_keys.c.k)
+    ]
+    if total:
+        branches.append(
+            select(
+                *_part(
+                    literal(TOTAL),
+                    inspections=func.count(distinct(people.c.visit_id)),
+                    enterprises=func.count(distinct(Visit.enterprise_id)),
+                    extra=func.count(
+                        distinct(case((Visit.plan_entry_id.is_(None), people.c.visit_id)))
+                    ),
+                )
+            ).join(Visit, Visit.id == people.c.visit_id)
+        )
+    own_key = key(Visit.agency_id, Visit.window_start)
+    branches.append(
+        select(
+            *_part(
+                own_key,
+                unconfirmed=func.sum(case((_unconfirmed(p.now, p.tolerance), one), else_=zero)),
+                cases=func.sum(case((Inspection.case_opened, one), else_=zero)),
+                fines_fen=func.sum(func.coalesce(Inspection.fine_fen, 0)),
+            )
+        )
+        .select_from(Visit)
+        .outerjoin(Inspection, _record_join())
+        .where(*_in_window(p.start, p.end), Visit.agency_id.in_(p.sorted_ids))
+        .group_by(own_key)
+    )
+    finding_key = key(_covering_agency(), Visit.window_start)
+    is_hazard = ItemFinding.outcome.in_(HAZARDS)
+    branches.append(
+        _findings_query(
+            session,
+            p,
+            *_part(
+                finding_key,
+                hazards=func.sum(case((is_hazard, one), else_=zero)),
+                major_hazards=func.sum(
+                    case((ItemFinding.outcome == FindingOutcome.major_hazard, one), else_=zero)
+                ),
+                **(
+                    {}
+                    if chart
+                    else {
+                        "rectified_on_time": func.sum(
+                            case((and_(is_hazard, _on_time(session, p.start)), one), else_=zero)
+                        )
+                    }
+                ),
+            ),
+        ).group_by(finding_key)
+    )
+    if chart:
+        return _sum_by_key(branches)
+    flag_key = key(Flag.agency_id, Flag.raised_at)
+    branches.append(
+        select(
+            *_part(
+                flag_key,
+                **{
+                    name: func.sum(case((Flag.kind == kind, one), else_=zero))
+                    for name, kind in FLAG_COLUMNS.items()
+                },
+            )
+        )
+        .where(
+            Flag.kind.in_(list(FLAG_COLUMNS.values())),
+            Flag.raised_at >= p.start,
+            Flag.raised_at < p.end,
+            Flag.agency_id.in_(p.sorted_ids),
+        )
+        .group_by(flag_key)
+    )
+    return _sum_by_key(branches)
+
+
+def _sum_by_key(branches: Sequence[Select[Any]]) -> Select[Any]:
+    every = union_all(*branches).subquery("figures")
+    return select(every.c.k, *[func.sum(every.c[name]).label(name) for name in FIGURES]).group_by(
+        every.c.k
+    )
+
+
+# --- the monthly report -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figures:
+    inspections: int = 0
+    enterprises: int = 0
+    extra: int = 0
+    unconfirmed: int = 0
+    cases: int = 0
+    fines_fen: int = 0
+    hazards: int = 0
+    major_hazards: int = 0
+    rectified_on_time: int = 0
+    refused_scans: int = 0
+    unregistered_reports: int = 0
+
+    @staticmethod
+    def _share(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    @property
+    def rectified_share(self) -> float | None:
+        return self._share(self.rectified_on_time, self.hazards)
+
+    @property
+    def case_rate(self) -> float | None:
+        return self._share(self.cases, self.inspections)
+
+    @property
+    def extra_share(self) -> float | None:
+        return self._share(self.extra, self.inspections)
+
+    @property
+    def fines_yuan(self) -> float:
+        return self.fines_fen / 100
+
+    def value(self, column: str) -> float | int | None:
+        if column == "fines":
+            return self.fines_fen
+        value: float | int | None = getattr(self, column)
+        return value
+
+    def plus(self, other: Figures) -> Figures:
+        return Figures(**{n: getattr(self, n) + getattr(other, n) for n in FIGURES})
+
+
+def _figures(row: Any) -> Figures:
+    return Figures(**{name: int(getattr(row, name) or 0) for name in FIGURES})
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the report: its key (also the sort key), its heading (msgid), how its
+    value is shown, the drill-down list behind it, and (for a share) the count the page
+    shows beside it instead of a column of its own (the exports keep both columns)."""
+
+    key: str
+    label: str
+    kind: str  # count, share, money
+    records: str
+    with_count: str | None = None
+
+
+COLUMNS = (
+    Column("inspections", N_("Inspections made"), "count", "inspections"),
+    Column("enterprises", N_("Enterprises covered"), "count", "enterprises"),
+    Column("hazards", N_("Hazards"), "count", "hazards"),
+    Column("major_hazards", N_("Major hazards"), "count", "major_hazards"),
+    Column("rectified_on_time", N_("Rectified on time"), "count", "rectified_on_time"),
+    Column(
+        "rectified_share",
+        N_("Rectified on time (share)"),
+        "share",
+        "rectified_on_time",
+        with_count="rectified_on_time",
+    ),
+    Column("cases", N_("Cases opened"), "count", "cases"),
+    Column("case_rate", N_("Case rate"), "share", "cases"),
+    Column("fines", N_("Fines (yuan)"), "money", "fines"),
+    Column("extra", N_("Extra visits"), "count", "extra"),
+    Column("extra_share", N_("Extra-visit share"), "share", "extra", with_count="extra"),
+    Column("unconfirmed", N_("Unconfirmed visits"), "count", "unconfirmed"),
+    Column("unregistered_reports", N_("Unregistered reports"), "count", "unregistered_reports"),
+    Column("refused_scans", N_("Refused scans"), "count", "refused_scans"),
+)
+COLUMN_KEYS = {c.key for c in COLUMNS} | {"unit"}
+# The page shows a share with its count beside it, so the count has no column of its own.
+PAGE_COLUMNS = tuple(c for c in COLUMNS if c.key not in {c.with_count for c in COLUMNS})
+DEFAULT_SORT = "inspections"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    rank: int
+    unit: Unit
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class MonthPoint:
+    month: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    month: str
+    root: AgencyRef | None
+    rows: list[ReportRow]
+    total: Figures
+    series: list[MonthPoint]  # the last 12 months up to `month`, oldest first
+    sort: str
+    descending: bool
+    closed: bool  # the month is over
+    columns: tuple[Column, ...] = field(default=COLUMNS)
+    page_columns: tuple[Column, ...] = field(default=PAGE_COLUMNS)
+
+    @property
+    def prev_month(self) -> str:
+        return shift_month(self.month, -1)
+
+    @property
+    def next_month(self) -> str:
+        return shift_month(self.month, 1)
+
+    @property
+    def sort_label(self) -> str:
+        """The heading (msgid) of the column the rows are ranked by."""
+        return next((c.label for c in self.columns if c.key == self.sort), N_("Unit"))
+
+
+def shift_month(month: str, by: int) -> str:
+    year, mon = (int(x) for x in month.split("-"))
+    index = year * 12 + mon - 1 + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _period(ids: Iterable[int], start: datetime, end: datetime, now: datetime) -> _Period:
+    return _Period(
+        frozenset(ids),
+        start,
+        end,
+        now,
+        timedelta(minutes=get_settings().window_tolerance_minutes),
+    )
+
+
+def check_sort(sort: str | None) -> str:
+    if not sort:
+        return DEFAULT_SORT
+    if sort not in COLUMN_KEYS:
+        raise invalid(
+            FieldError(
+                "sort",
+                "Unknown value '%(value)s' for the filter '%(filter)s': choose one from the list.",
+                value=sort[:40],
+                filter="sort",
+            )
+        )
+    return sort
+
+
+def rank_rows(
+    units: Sequence[tuple[Unit, Figures]], sort: str, descending: bool
+) -> list[ReportRow]:
+    """Rows in the chosen order with their rank; equal values share a rank (1, 2, 2, 4).
+    A share with nothing to divide (no inspections) comes last, unranked, either way."""
+    if sort == "unit":
+        ordered = sorted(units, key=lambda uf: uf[0].code, reverse=descending)
+        return [ReportRow(i, u, f) for i, (u, f) in enumerate(ordered, start=1)]
+    scored = [(float(v), u, f) for u, f in units if (v := f.value(sort)) is not None]
+    unscored = [(u, f) for u, f in units if f.value(sort) is None]
+    scored.sort(key=lambda s: s[1].code)
+    scored.sort(key=lambda s: s[0], reverse=descending)  # stable: ties stay by code
+    rows: list[ReportRow] = []
+    rank, previous = 0, None
+    for position, (value, unit, figures) in enumerate(scored, start=1):
+        if value != previous:
+            rank, previous = position, value
+        rows.append(ReportRow(rank, unit, figures))
+    rows += [ReportRow(0, u, f) for u, f in sorted(unscored, key=lambda uf: uf[0].code)]
+    return rows
+
+
+def unit_statement(
+    session: Session, *, units: Units, start: datetime, end: datetime, now: datetime
+) -> Select[Any]:
+    """The one GROUP BY statement behind a report's rows (any period: a month, a year)."""
+    period = _period(units.all_ids, start, end, now)
+    return figures_statement(session, period, _unit_key(units.units), total=True)
+
+
+def unit_figures(
+    session: Session, *, units: Units, start: datetime, end: datetime, now: datetime
+) -> tuple[list[tuple[Unit, Figures]], Figures]:
+    """Each unit's figures over [start, end), and the total (a joint visit once)."""
+    statement = unit_statement(session, units=units, start=start, end=end, now=now)
+    by_key = {row.k: _figures(row) for row in session.execute(statement)}
+    per_unit = [(u, by_key.get(u.agency_id, Figures())) for u in units.units]
+    summed = Figures()
+    for _unit, figures in per_unit:
+        summed = summed.plus(figures)
+    distinct_total = by_key.get(TOTAL, Figures())
+    # Joint visits count once in the total: the distinct counts replace the sums.
+    total = replace(
+        summed,
+        inspections=distinct_total.inspections,
+        enterprises=distinct_total.enterprises,
+        extra=distinct_total.extra,
+    )
+    return per_unit, total
+
+
+def monthly_report(
+    session: Session,
+    *,
+    actor: User,
+    month: str | None,
+    now: datetime,
+    agency_id: int | None = None,
+    sort: str | None = None,
+    descending: bool = True,
+) -> MonthlyReport:
+    """The monthly report (月通报) of `agency_id` (default: the supervisor's agency) for
+    `month`: a ranked row per unit, the total, and the last 12 months' series."""
+    month = parse_month(month, now=now)
+    sort = check_sort(sort)
+    units = report_units(session, actor=actor, agency_id=agency_id)
+    start, end = month_bounds(month)
+    per_unit, total = unit_figures(session, units=units, start=start, end=end, now=now)
+    return MonthlyReport(
+        month=month,
+        root=units.root,
+        rows=rank_rows(per_unit, sort, descending),
+        total=total,
+        series=month_series(session, ids=units.all_ids, month=month, now=now),
+        sort=sort,
+        descending=descending,
+        closed=now >= end,
+    )
+
+
+def month_series(
+    session: Session, *, ids: Iterable[int], month: str, now: datetime
+) -> list[MonthPoint]:
+    """The figures of the `CHART_MONTHS` months up to `month` (distinct visits: a joint
+    visit once), in one statement."""
+    months = [shift_month(month, i - CHART_MONTHS + 1) for i in range(CHART_MONTHS)]
+    start, _ = month_bounds(months[0])
+    _, end = month_bounds(months[-1])
+    period = _period(ids, start, end, now)
+    by_key = {
+        row.k: _figures(row)
+        for row in session.execute(
+            figures_statement(session, period, _month_key(months), total=False, chart=True)
+        )
+    }
+    return [MonthPoint(m, by_key.get(i, Figures())) for i, m in enumerate(months)]
+
+
+# --- the report's drill-down lists --------------------------------------------------------------
+
+
+class RecordKind(StrEnum):
+    visits = "visits"
+    enterprises = "enterprises"
+    findings = "findings"
+    flags = "flags"
+
+
+RECORD_LISTS = {
+    "inspections": RecordKind.visits,
+    "extra": RecordKind.visits,
+    "cases": RecordKind.visits,
+    "fines": RecordKind.visits,
+    "unconfirmed": RecordKind.visits,
+    "enterprises": RecordKind.enterprises,
+    "hazards": RecordKind.findings,
+    "major_hazards": RecordKind.findings,
+    "rectified_on_time": RecordKind.findings,
+    "refused_scans": RecordKind.flags,
+    "unregistered_reports": RecordKind.flags,
+}
+RECORD_TITLES = {
+    "inspections": N_("Inspections (confirmed visits the unit took part in)"),
+    "extra": N_("Extra visits among the inspections"),
+    "cases": N_("Inspections with a case opened"),
+    "fines": N_("Inspections with a fine"),
+    "unconfirmed": N_("Visits whose window passed unconfirmed"),
+    "enterprises": N_("Enterprises covered"),
+    "hazards": N_("Hazards found"),
+    "major_hazards": N_("Major hazards found"),
+    "rectified_on_time": N_("Hazards rectified on time"),
+    "refused_scans": N_("Refused scans"),
+    "unregistered_reports": N_("Unregistered-visit reports"),
+}
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    visit: Visit
+    case_opened: bool
+    case_number: str
+    fine_fen: int
+
+
+@dataclass(frozen=True)
+class EnterpriseRecord:
+    enterprise: Enterprise
+    visits: list[Visit]
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    finding: ItemFinding
+    visit: Visit
+    item: InspectionItem
+    agency_id: int
+    rectified_at: datetime | None  # the first `rectified` verdict, if any
+
+
+@dataclass(frozen=True)
+class ReportRecords:
+    month: str
+    column: str
+    kind: RecordKind
+    unit: AgencyRef | None
+    scope: Scope
+    count: int
+    truncated: bool
+    visits: list[VisitRecord] = field(default_factory=list)
+    enterprises: list[EnterpriseRecord] = field(default_factory=list)
+    findings: list[FindingRecord] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return RECORD_TITLES[self.column]
+
+
+def check_column(column: str) -> str:
+    if column not in RECORD_LISTS:
+        raise invalid(
+            FieldError(
+                "column",
+                "Unknown value '%(value)s' for the filter '%(filter)s': choose one from the list.",
+                value=column[:40],
+                filter="column",
+            )
+        )
+    return column
+
+
+def _visit_loads() -> list[Any]:
+    return [selectinload(Visit.agency), selectinload(Visit.enterprise)]
+
+
+def report_records(
+    session: Session,
+    *,
+    actor: User,
+    month: str | None,
+    now: datetime,
+    column: str,
+    unit_id: int | None,
+    scope: Scope,
+) -> ReportRecords:
+    """The records one figure of the report counts (same clauses as the figure)."""
+    month = parse_month(month, now=now)
+    column = check_column(column)
+    ids, unit = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
+    start, end = month_bounds(month)
+    p = _period(ids, start, end, now)
+    kind = RECORD_LISTS[column]
+    base = ReportRecords(month, column, kind, unit, scope, 0, False)
+    if kind == RecordKind.flags:
+        flags = list(
+            session.scalars(
+                select(Flag)
+                .where(
+                    Flag.kind == FLAG_COLUMNS[column],
+                    Flag.raised_at >= p.start,
+                    Flag.raised_at < p.end,
+                    Flag.agency_id.in_(p.sorted_ids),
+                )
+                .options(selectinload(Flag.agency), selectinload(Flag.enterprise))
+                .order_by(Flag.raised_at, Flag.id)
+                .limit(RECORDS_LIMIT + 1)
+            )
+        )
+        return replace(
+            base,
+            flags=flags[:RECORDS_LIMIT],
+            count=len(flags[:RECORDS_LIMIT]),
+            truncated=len(flags) > RECORDS_LIMIT,
+        )
+    if kind == RecordKind.findings:
+        return _finding_records(session, p, base)
+    if kind == RecordKind.enterprises:
+        return _enterprise_records(session, p, base)
+    return _visit_records(session, p, base)
+
+
+def _visit_records(session: Session, p: _Period, base: ReportRecords) -> ReportRecords:
+    query = (
+        select(Visit, Inspection.case_opened, Inspection.case_number, Inspection.fine_fen)
+        .outerjoin(Inspection, _record_join())
+        .options(*_visit_loads())
+        .order_by(Visit.window_start, Visit.id)
+    )
+    if base.column in ("inspections", "extra"):
+        people = _participants(p.ids, p.start, p.end)
+        query = query.where(Visit.id.in_(select(people.c.visit_id)))
+        if base.column == "extra":
+            query = query.where(Visit.plan_entry_id.is_(None))
+    else:
+        query = query.where(*_in_window(p.start, p.end), Visit.agency_id.in_(p.sorted_ids))
+        if base.column == "cases":
+            query = query.where(Inspection.case_opened)
+        elif base.column == "fines":
+            query = query.where(Inspection.fine_fen > 0)
+        else:
+            query = query.where(_unconfirmed(p.now, p.tolerance))
+    rows = session.execute(query.limit(RECORDS_LIMIT + 1)).all()
+    records = [
+        VisitRecord(visit, bool(opened), number or "", int(fine or 0))
+        for visit, opened, number, fine in rows[:RECORDS_LIMIT]
+    ]
+    return replace(base, visits=records, count=len(records), truncated=len(rows) > RECORDS_LIMIT)
+
+
+def _enterprise_records(session: Session, p: _Period, base: ReportRecords) -> ReportRecords:
+    people = _participants(p.ids, p.start, p.end)
+    visits = list(
+        session.scalars(
+            select(Visit)
+            .where(Visit.id.in_(select(people.c.visit_id)))
+            .options(*_visit_loads())
+            .order_by(Visit.window_start, Visit.id)
+        )
+    )
+    by_enterprise: dict[int, EnterpriseRecord] = {}
+    for visit in visits:
+        record = by_enterprise.setdefault(
+            visit.enterprise_id, EnterpriseRecord(visit.enterprise, [])
+        )
+        record.visits.append(visit)
+    records = sorted(by_enterprise.values(), key=lambda r: r.enterprise.name)
+    return replace(
+        base,
+        enterprises=records[:RECORDS_LIMIT],
+        count=len(records[:RECORDS_LIMIT]),
+        truncated=len(records) > RECORDS_LIMIT,
+    )
+
+
+def _finding_records(session: Session, p: _Period, base: ReportRecords) -> ReportRecords:
+    query = _findings_query(session, p, ItemFinding, Visit.id, _covering_agency())
+    if base.column == "major_hazards":
+        query = query.where(ItemFinding.outcome == FindingOutcome.major_hazard)
+    else:
+        query = query.where(ItemFinding.outcome.in_(HAZARDS))
+    if base.column == "rectified_on_time":
+        query = query.where(_on_time(session, p.start))
+    rows = session.execute(
+        query.order_by(Visit.window_start, ItemFinding.id).limit(RECORDS_LIMIT + 1)
+    ).all()
+    shown = rows[:RECORDS_LIMIT]
+    visits = {
+        v.id: v
+        for v in session.scalars(
+            select(Visit).where(Visit.id.in_({r[1] for r in shown})).options(*_visit_loads())
+        )
+    }
+    findings = [r[0] for r in shown]
+    items = {
+        i.id: i
+        for i in session.scalars(
+            select(InspectionItem).where(InspectionItem.id.in_({f.item_id for f in findings}))
+        )
+    }
+    rectified = {
+        finding_id: at
+        for finding_id, at in session.execute(
+            select(Rectification.item_finding_id, func.min(Rectification.recorded_at))
+            .where(
+                Rectification.item_finding_id.in_([f.id for f in findings]),
+                Rectification.outcome == RectificationOutcome.rectified,
+            )
+            .group_by(Rectification.item_finding_id)
+        )
+    }
+    records = [
+        FindingRecord(
+            finding=f,
+            visit=visits[vid],
+            item=items[f.item_id],
+            agency_id=agency,
+            rectified_at=_aware(rectified.get(f.id)),
+        )
+        for f, vid, agency in shown
+    ]
+    return replace(base, findings=records, count=len(records), truncated=len(rows) > len(shown))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # func.min() bypasses the column type: SQLite hands back a naive (UTC) value or a string.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- plan coverage ------------------------------------------------------------------------------
+
+
+class Coverage(StrEnum):
+    """What became of one plan entry."""
+
+    done = "done"  # a confirmed visit tied to the entry
+    merged = "merged"  # covered by another team's confirmed visit the agency took part in
+    missed = "missed"  # the month is over: neither done nor merged
+    open = "open"  # the month is not over yet: neither done nor merged so far
+
+
+COVERAGE_LABELS = {
+    "planned": "Plan entries",
+    "done": "Done",
+    "merged": "Merged",
+    "missed": "Missed",
+    "open": "Not done yet",
+    "extra_approved": "Extra, approved",
+    "extra_not_approved": "Extra, not approved",
+}
+COVERAGE_COLUMNS = tuple(COVERAGE_LABELS)
+COVERAGE_TITLES = {
+    "planned": N_("Plan entries"),
+    "done": N_("Plan entries done: a confirmed visit tied to the entry"),
+    "merged": N_("Plan entries merged into another team's visit"),
+    "missed": N_("Plan entries missed: the month is over, no visit"),
+    "open": N_("Plan entries not done yet (the month is not over)"),
+    "extra_approved": N_("Extra visits, approved"),
+    "extra_not_approved": N_("Extra visits, pending or rejected"),
+}
+
+
+@dataclass(frozen=True)
+class CoverageFigures:
+    planned: int = 0
+    done: int = 0
+    merged: int = 0
+    missed: int = 0
+    open: int = 0
+    extra_approved: int = 0
+    extra_not_approved: int = 0
+
+    def value(self, name: str) -> int:
+        value: int = getattr(self, name)
+        return value
+
+    def plus(self, other: CoverageFigures) -> CoverageFigures:
+        return CoverageFigures(**{n: self.value(n) + other.value(n) for n in COVERAGE_COLUMNS})
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    unit: Unit
+    figures: CoverageFigures
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    entry: PlanEntry
+    coverage: Coverage
+    visits: list[Visit]  # tied to the entry (any status), then the merging visits
+
+
+@dataclass(frozen=True)
+class CoverageRecords:
+    show: str
+    unit: AgencyRef | None
+    scope: Scope
+    entries: list[EntryRecord] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def title(self) -> str:
+        return COVERAGE_TITLES[self.show]
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) + len(self.visits)
+
+
+@dataclass(frozen=True)
+class PlanCoverage:
+    month: str
+    root: AgencyRef | None
+    closed: bool  # the month is over: an entry neither done nor merged is missed
+    rows: list[CoverageRow]
+    total: CoverageFigures
+    records: CoverageRecords | None = None
+
+    @property
+    def prev_month(self) -> str:
+        return shift_month(self.month, -1)
+
+    @property
+    def next_month(self) -> str:
+        return shift_month(self.month, 1)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: 'missed' once the month is over, 'open' before."""
+        gone = "open" if self.closed else "missed"
+        return tuple(c for c in COVERAGE_COLUMNS if c != gone)
+
+
+def _done() -> ColumnElement[bool]:
+    return exists().where(
+        Visit.plan_entry_id == PlanEntry.id, Visit.status == VisitStatus.confirmed
+    )
+
+
+def _merged(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """A confirmed visit at the entry's enterprise whose window starts in the month, in which
+    the entry's agency took part (registered it, had an inspector on the team, or covered one
+    of its items) — a joint visit, or another team's visit that took the entry's work along."""
+    return and_(
+        ~_done(),
+        exists().where(
+            Visit.enterprise_id == PlanEntry.enterprise_id,
+            *_confirmed_in(start, end),
+            _took_part(PlanEntry.agency_id),
+        ),
+    )
+
+
+def _took_part(agency_id: Expr) -> ColumnElement[bool]:
+    """The agency registered the visit, had an inspector on its team or covered an item.
+    (Correlated explicitly: `agency_id` may come from two levels out.)"""
+    return or_(
+        Visit.agency_id == agency_id,
+        exists()
+        .where(
+            VisitInspector.visit_id == Visit.id,
+            Inspector.id == VisitInspector.inspector_id,
+            Inspector.agency_id == agency_id,
+        )
+        .correlate_except(VisitInspector, Inspector),
+        exists()
+        .where(visit_items.c.visit_id == Visit.id, visit_items.c.agency_id == agency_id)
+        .correlate_except(visit_items),
+    )
+
+
+def _extra_in(p: _Period) -> list[ColumnElement[bool]]:
+    return [
+        Visit.plan_entry_id.is_(None),
+        *_in_window(p.start, p.end),
+        Visit.status != VisitStatus.cancelled,
+        Visit.agency_id.in_(p.sorted_ids),
+    ]
+
+
+NOT_APPROVED = (Approval.pending, Approval.rejected)
+
+
+def coverage_statement(month: str, p: _Period, key: Key) -> Select[Any]:
+    """Plan entries of `month` by done / merged / neither, and extra visits by approval,
+    per key, in one GROUP BY statement."""
+    one, zero = literal(1), literal(0)
+    done, merged = _done(), _merged(p.start, p.end)
+    entry_key = key(PlanEntry.agency_id, PlanEntry.created_at)
+    entries = (
+        select(
+            entry_key.label("k"),
+            func.count().label("planned"),
+            func.sum(case((done, one), else_=zero)).label("done"),
+            func.sum(case((merged, one), else_=zero)).label("merged"),
+            cast(null(), Integer).label("extra_approved"),
+            cast(null(), Integer).label("extra_not_approved"),
+        )
+        .where(PlanEntry.month == month, PlanEntry.agency_id.in_(p.sorted_ids))
+        .group_by(entry_key)
+    )
+    extra_key = key(Visit.agency_id, Visit.window_start)
+    extras = (
+        select(
+            extra_key.label("k"),
+            cast(null(), Integer).label("planned"),
+            cast(null(), Integer).label("done"),
+            cast(null(), Integer).label("merged"),
+            func.sum(case((Visit.approval == Approval.approved, one), else_=zero)).label(
+                "extra_approved"
+            ),
+            func.sum(case((Visit.approval.in_(NOT_APPROVED), one), else_=zero)).label(
+                "extra_not_approved"
+            ),
+        )
+        .where(*_extra_in(p))
+        .group_by(extra_key)
+    )
+    every = union_all(entries, extras).subquery("coverage")
+    names = ("planned", "done", "merged", "extra_approved", "extra_not_approved")
+    return select(every.c.k, *[func.sum(every.c[n]).label(n) for n in names]).group_by(every.c.k)
+
+
+def coverage_unit_statement(*, units: Units, month: str, now: datetime) -> Select[Any]:
+    """The one GROUP BY statement behind the coverage rows of `month`."""
+    start, end = month_bounds(month)
+    return coverage_statement(
+        month, _period(units.all_ids, start, end, now), _unit_key(units.units)
+    )
+
+
+def _coverage_figures(row: Any, closed: bool) -> CoverageFigures:
+    planned, done, merged = (int(getattr(row, n) or 0) for n in ("planned", "done", "merged"))
+    rest = planned - done - merged
+    return CoverageFigures(
+        planned=planned,
+        done=done,
+        merged=merged,
+        missed=rest if closed else 0,
+        open=0 if closed else rest,
+        extra_approved=int(row.extra_approved or 0),
+        extra_not_approved=int(row.extra_not_approved or 0),
+    )
+
+
+def check_show(show: str) -> str:
+    if show not in COVERAGE_LABELS:
+        raise invalid(
+            FieldError(
+                "show",
+                "Unknown value '%(value)s' for the filter '%(filter)s': choose one from the list.",
+                value=show[:40],
+                filter="show",
+            )
+        )
+    return show
+
+
+def plan_coverage(
+    session: Session,
+    *,
+    actor: User,
+    month: str | None,
+    now: datetime,
+    agency_id: int | None = None,
+    show: str | None = None,
+    unit_id: int | None = None,
+    scope: Scope = Scope.all,
+) -> PlanCoverage:
+    """Plan coverage of `month` per unit of `agency_id` (default: the supervisor's agency):
+    planned, done, merged, missed (open while the month lasts), extra visits approved and
+    not approved. With `show`, also the records behind one figure of one row
+    (`unit_id` and `scope`; the total row: scope all)."""
+    month = parse_month(month, now=now)
+    units = report_units(session, actor=actor, agency_id=agency_id)
+    _start, end = month_bounds(month)
+    closed = now >= end
+    by_key = {
+        row.k: _coverage_figures(row, closed)
+        for row in session.execute(coverage_unit_statement(units=units, month=month, now=now))
+    }
+    rows = [CoverageRow(u, by_key.get(u.agency_id, CoverageFigures())) for u in units.units]
+    total = CoverageFigures()
+    for row in rows:
+        total = total.plus(row.figures)
+    records = None
+    if show:
+        records = coverage_records(
+            session,
+            actor=actor,
+            month=month,
+            now=now,
+            show=show,
+            unit_id=unit_id,
+            scope=scope,
+        )
+    return PlanCoverage(month, units.root, closed, rows, total, records)
+
+
+def coverage_records(
+    session: Session,
+    *,
+    actor: User,
+    month: str,
+    now: datetime,
+    show: str,
+    unit_id: int | None,
+    scope: Scope,
+) -> CoverageRecords:
+    """The plan entries (or extra visits) one coverage figure counts."""
+    show = check_show(show)
+    ids, unit = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
+    start, end = month_bounds(month)
+    p = _period(ids, start, end, now)
+    if show.startswith("extra_"):
+        approvals = [Approval.approved] if show == "extra_approved" else list(NOT_APPROVED)
+        visits = list(
+            session.scalars(
+                select(Visit)
+                .where(*_extra_in(p), Visit.approval.in_(approvals))
+                .options(*_visit_loads())
+                .order_by(Visit.window_start, Visit.id)
+                .limit(RECORDS_LIMIT + 1)
+            )
+        )
+        return CoverageRecords(
+            show, unit, scope, visits=visits[:RECORDS_LIMIT], truncated=len(visits) > RECORDS_LIMIT
+        )
+    done, merged = _done(), _merged(p.start, p.end)
+    status = case(
+        (done, literal(Coverage.done.value)),
+        (merged, literal(Coverage.merged.value)),
+        else_=literal(Coverage.missed.value if now >= end else Coverage.open.value),
+    )
+    query = (
+        select(PlanEntry, status.label("coverage"))
+        .where(PlanEntry.month == month, PlanEntry.agency_id.in_(p.sorted_ids))
+        .options(
+            selectinload(PlanEntry.agency),
+            selectinload(PlanEntry.enterprise),
+            selectinload(PlanEntry.items),
+        )
+        .order_by(PlanEntry.agency_id, PlanEntry.id)
+    )
+    if show == "done":
+        query = query.where(done)
+    elif show == "merged":
+        query = query.where(merged)
+    elif show in ("missed", "open"):
+        query = query.where(~done, ~merged)
+        if (show == "missed") != (now >= end):
+            query = query.where(false())
+    rows = session.execute(query.limit(RECORDS_LIMIT + 1)).all()
+    shown = rows[:RECORDS_LIMIT]
+    entries = [entry for entry, _status in shown]
+    tied: dict[int, list[Visit]] = {e.id: [] for e in entries}
+    if entries:
+        for visit in session.scalars(
+            select(Visit)
+            .where(Visit.plan_entry_id.in_(list(tied)))
+            .options(selectinload(Visit.agency))
+            .order_by(Visit.window_start, Visit.id)
+        ):
+            if visit.plan_entry_id is not None:
+                tied[visit.plan_entry_id].append(visit)
+    merging = _merging_visits(session, [e for e, s in shown if s == Coverage.merged.value], p)
+    records = [
+        EntryRecord(entry, Coverage(status_value), tied[entry.id] + merging.get(entry.id, []))
+        for entry, status_value in shown
+    ]
+    return CoverageRecords(show, unit, scope, entries=records, truncated=len(rows) > len(shown))
+
+
+def _merging_visits(
+    session: Session, entries: Sequence[PlanEntry], p: _Period
+) -> dict[int, list[Visit]]:
+    """For merged entries: the visits that covered them (same clause as `_merged`)."""
+    if not entries:
+        return {}
+    ids = [e.id for e in entries]
+    rows = session.execute(
+        select(PlanEntry.id, Visit)
+        .join(Visit, Visit.enterprise_id == PlanEntry.enterprise_id)
+        .options(selectinload(Visit.agency))
+        .where(
+            PlanEntry.id.in_(ids),
+            *_confirmed_in(p.start, p.end),
+            _took_part(PlanEntry.agency_id),
+        )
+        .order_by(Visit.window_start, Visit.id)
+    ).all()
+    found: dict[int, list[Visit]] = {}
+    for entry_id, visit in rows:
+        found.setdefault(entry_id, []).append(visit)
+    return found
