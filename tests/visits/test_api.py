@@ -120,6 +120,17 @@ def test_same_idempotency_key_and_body_gives_the_first_answer(
     assert other.json()["code"] == "idempotency_key_reused"
     assert written(db)[0] == 1
 
+    # Later the visit changes (cancelled here); a retry still gets the first answer as it was.
+    cancelled = client.post(
+        f"/api/v1/visits/{first.json()['public_id']}/cancel",
+        headers=api_token(client, "inspector1"),
+        json={"reason": "Rescheduled by the team"},
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    again = client.post("/api/v1/visits", headers=headers, json=body)
+    assert again.json() == first.json()
+    assert again.json()["status"] == "registered"
+
     # Without a key, each request is a new registration.
     plain = api_token(client, "inspector1")
     client.post("/api/v1/visits", headers=plain, json=body)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
 
 from webapp.auth.deps import DB, ApiUser, Now, SettingsDep
 from webapp.checkin import passes
@@ -49,16 +50,21 @@ def register(
             description="Retrying with the same key and body returns the first visit again.",
         ),
     ] = None,
-) -> VisitDetailOut:
-    visit = service.register_visit(
+) -> Response:
+    result = service.register(
         db,
         actor=user,
         data=body.to_input(),
         now=now,
         settings=settings,
         idempotency_key=idempotency_key,
+        answer=lambda visit: _detail(request, db, visit, now=now, settings=settings).model_dump(
+            mode="json"
+        ),
     )
-    return _detail(request, db, visit, now=now, settings=settings)
+    # The answer made in the registering transaction; on a retry, the first one as it was.
+    assert result.answer is not None
+    return JSONResponse(result.answer, status_code=201)
 
 
 @router.get("/visits/{public_id}", response_model=VisitDetailOut)

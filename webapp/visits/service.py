@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -613,6 +614,14 @@ def _new_code_prefix(session: Session) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Registered:
+    visit: Visit
+    # The answer given to the first request (JSON), when the caller asked for one to be kept:
+    # a retry with the same key gets exactly it again, not the visit's state of now.
+    answer: dict[str, Any] | None = None
+
+
 def register_visit(
     session: Session,
     *,
@@ -622,9 +631,31 @@ def register_visit(
     settings: Settings,
     idempotency_key: str | None = None,
 ) -> Visit:
+    """Register a visit before going (see `register`)."""
+    return register(
+        session,
+        actor=actor,
+        data=data,
+        now=now,
+        settings=settings,
+        idempotency_key=idempotency_key,
+    ).visit
+
+
+def register(
+    session: Session,
+    *,
+    actor: User,
+    data: RegistrationInput,
+    now: datetime,
+    settings: Settings,
+    idempotency_key: str | None = None,
+    answer: Callable[[Visit], dict[str, Any]] | None = None,
+) -> Registered:
     """Register a visit before going. With an idempotency key, a retry of the same request
-    returns the visit the first one registered (nothing twice); the same key with another
-    request is refused with `idempotency_key_reused`."""
+    returns the visit the first one registered (nothing twice) and, when `answer` is given,
+    the first answer as it was (made by `answer` in the registering transaction); the same
+    key with another request is refused with `idempotency_key_reused`."""
     _require_inspector(actor)
     begin_write(session)
     key = idempotency.check_key(idempotency_key)
@@ -638,12 +669,12 @@ def register_visit(
             request_digest=request_digest,
         )
         if record is not None:
-            public_id = json.loads(record.body)["public_id"]
-            earlier: Visit | None = session.scalar(_visit_query(public_id))
+            stored = json.loads(record.body)
+            earlier: Visit | None = session.scalar(_visit_query(stored["public_id"]))
             session.commit()  # nothing written: end the write transaction
             if earlier is None:  # records and visits are never deleted
                 raise not_found("visit")
-            return earlier
+            return Registered(earlier, stored.get("answer"))
 
     check = check_registration(session, actor=actor, data=data, now=now, settings=settings)
     if check.errors:
@@ -714,6 +745,10 @@ def register_visit(
                 enterprise_id=visit.enterprise_id,
                 visit_id=visit.id,
             )
+    first_answer = None
+    if answer is not None:
+        session.expire(visit, ["team", "items"])  # rows added above: load them as stored
+        first_answer = answer(visit)
     if key is not None:
         idempotency.remember(
             session,
@@ -722,12 +757,12 @@ def register_visit(
             key=key,
             request_digest=request_digest,
             status_code=201,
-            body={"public_id": visit.public_id},
+            body={"public_id": visit.public_id, "answer": first_answer},
             now=now,
         )
     session.commit()
     session.refresh(visit)
-    return visit
+    return Registered(visit, first_answer)
 
 
 # --- reading --------------------------------------------------------------------------------
