@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
 from webapp.enterprises.models import Enterprise
@@ -20,17 +19,6 @@ from webapp.supervision.flags import raise_flag
 from webapp.supervision.models import Flag
 
 _CHUNK = 500
-_LINKS = "plan_hygiene_links"  # session.info key: (kind, dedupe key) -> plan entry id
-
-
-@event.listens_for(Flag, "before_insert")
-def _link_plan_entry(_mapper: Any, _connection: Any, flag: Flag) -> None:
-    """Set Flag.plan_entry_id as the flag is first written (flags are append-only, and
-    `raise_flag` does not take a plan entry yet)."""
-    session = object_session(flag)
-    links = session.info.get(_LINKS) if session is not None else None
-    if links and flag.plan_entry_id is None:
-        flag.plan_entry_id = links.get((flag.kind, flag.dedupe_key))
 
 
 def entry_facts(
@@ -117,19 +105,15 @@ def raise_plan_flags(
                 if kind
                 else f"plan.merge:{enterprise_id}:{month}:{agency_id}"
             )
-            links = session.info.setdefault(_LINKS, {})
-            links[(finding.kind, key)] = _first_entry(finding, facts, agency_id)
-            try:
-                flag = raise_flag(
-                    session,
-                    finding=finding,
-                    dedupe_key=key,
-                    agency_id=agency_id,
-                    enterprise_id=enterprise_id,
-                    actor_id=actor_id,
-                    now=now,
-                )
-            finally:
-                links.pop((finding.kind, key), None)
+            flag = raise_flag(
+                session,
+                finding=finding,
+                dedupe_key=key,
+                agency_id=agency_id,
+                enterprise_id=enterprise_id,
+                plan_entry_id=_first_entry(finding, facts, agency_id),
+                actor_id=actor_id,
+                now=now,
+            )
             flags.append(flag)
     return flags

@@ -26,6 +26,7 @@ def raise_flag(
     visit_id: int | None = None,
     scan_id: int | None = None,
     report_id: int | None = None,
+    plan_entry_id: int | None = None,
 ) -> Flag:
     """Raise `finding` once per (kind, dedupe_key); returns the existing flag if raised."""
     existing = session.scalar(
@@ -42,6 +43,7 @@ def raise_flag(
         visit_id=visit_id,
         scan_id=scan_id,
         report_id=report_id,
+        plan_entry_id=plan_entry_id,
         detail=json.dumps(
             {"rule": finding.rule, "message": finding.message, "params": finding.params},
             ensure_ascii=False,
