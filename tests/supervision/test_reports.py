@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -15,8 +15,17 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 from tests.factories import World, api_token, login, make_visit
-from tests.supervision.report_helpers import LATER, MONTH, Month, build_month, local
+from tests.supervision.report_helpers import (
+    LATER,
+    MONTH,
+    Month,
+    build_month,
+    local,
+    record_inspection,
+    rectify,
+)
 from webapp.clock import FixedClock
+from webapp.enums import FindingOutcome
 from webapp.errors import DomainError
 from webapp.supervision import reports
 from webapp.supervision.report_chart import build_chart, nice_step
@@ -527,3 +536,44 @@ def test_the_month_defaults_to_this_month_where_the_users_are(db: Session, world
         "2026-12"
     )
     assert local(2026, 12, 1, 0, 30) == at
+
+
+def test_a_rectification_recorded_before_a_correction_still_counts(
+    db: Session, world: World, now: datetime
+) -> None:
+    """A hazard is one item of one visit: a verdict recorded against version 1 of the
+    findings counts after version 2 corrected them (and kept the hazard)."""
+    visit = make_visit(
+        db,
+        agency=world.county,
+        enterprise=world.ent_a,
+        inspectors=[world.alice, world.bob],
+        items=world.items[:1],
+        registered_by=world.inspector1,
+        now=now,
+        plan_entry=world.entry_a,
+        status="confirmed",
+        window_start=local(2026, 11, 3),
+        registered_at=local(2026, 11, 2),
+    )
+    deadline = date(2026, 11, 20)
+    (first,) = record_inspection(
+        db,
+        visit=visit,
+        by=world.inspector1,
+        findings=[(world.items[0], FindingOutcome.hazard, deadline)],
+    )
+    rectify(db, finding=first, by=world.inspector1, at=local(2026, 11, 10))
+    record_inspection(
+        db,
+        visit=visit,
+        by=world.inspector1,
+        findings=[(world.items[0], FindingOutcome.hazard, deadline)],
+        version=2,
+        at=local(2026, 11, 12),
+    )
+    db.commit()
+    report = reports.monthly_report(db, actor=world.supervisor, month=MONTH, now=LATER)
+    county = _rows(report)["Example County Bureau"].figures
+    assert county.hazards == 1
+    assert county.rectified_on_time == 1

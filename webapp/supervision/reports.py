@@ -308,13 +308,26 @@ def _local_date(session: Session, at: Expr, month_start: datetime) -> Any:
 
 
 def _on_time(session: Session, month_start: datetime) -> ColumnElement[bool]:
-    return exists().where(
-        Rectification.item_finding_id == ItemFinding.id,
-        Rectification.outcome == RectificationOutcome.rectified,
-        or_(
-            ItemFinding.rectify_by.is_(None),
-            _local_date(session, Rectification.recorded_at, month_start) <= ItemFinding.rectify_by,
-        ),
+    """A `rectified` verdict recorded by the end of the deadline day, for the hazard of the
+    outer query. A hazard is one item of one visit: a verdict recorded against an earlier
+    version of the visit's findings (before a correction) still counts."""
+    verdict_finding = aliased(ItemFinding)
+    verdict_inspection = aliased(Inspection)
+    return (
+        exists()
+        .where(
+            Rectification.item_finding_id == verdict_finding.id,
+            verdict_finding.inspection_id == verdict_inspection.id,
+            verdict_inspection.visit_id == Inspection.visit_id,
+            verdict_finding.item_id == ItemFinding.item_id,
+            Rectification.outcome == RectificationOutcome.rectified,
+            or_(
+                ItemFinding.rectify_by.is_(None),
+                _local_date(session, Rectification.recorded_at, month_start)
+                <= ItemFinding.rectify_by,
+            ),
+        )
+        .correlate(Inspection, ItemFinding)
     )
 
 
