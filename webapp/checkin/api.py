@@ -31,8 +31,9 @@ _REFUSAL_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "Refused (recorded): `pass_invalid` or `pass_expired`."},
     403: {"description": "Refused (recorded): `wrong_enterprise`; or not a safety manager."},
     409: {
-        "description": "Refused (recorded): `already_confirmed`, `outside_window` or "
-        "`visit_cancelled`."
+        "description": "Refused (recorded): `already_confirmed`, `outside_window`, "
+        "`visit_cancelled`, or `approval_pending` / `approval_rejected` (an extra visit "
+        "without a supervisor's approval)."
     },
 }
 
