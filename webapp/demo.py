@@ -12,6 +12,7 @@ import io
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from webapp.enums import (
     CredentialStatus,
     EnterpriseClass,
     ExtraReason,
+    FindingOutcome,
     FlagKind,
     PlanKind,
     Role,
@@ -414,6 +416,15 @@ def load_reference(
             agency_id=county.id,
             created_at=stamp,
         ),
+        "inspector3": User(
+            username="inspector3",
+            display_name="孙强",
+            password_hash=pw,
+            role=Role.inspector,
+            inspector_id=inspectors["孙强"].id,
+            agency_id=town.id,
+            created_at=stamp,
+        ),
         "manager1": User(
             username="manager1",
             display_name=f"{entries[0].enterprise.name[:6]}·安全员",
@@ -480,6 +491,8 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
     at simulated times (so scans, flags and the audit chain are what real use produces)."""
     from webapp.checkin import passes
     from webapp.checkin import service as checkin
+    from webapp.findings import service as findings
+    from webapp.imports import hygiene
     from webapp.supervision import service as supervision
     from webapp.visits import service as visits
     from webapp.visits.models import Visit
@@ -670,6 +683,77 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
         what_they_said="称要检查消防通道，未出示二维码，拍照后离开",
         now=_local_at(now, -2, 16),
     )
+
+    # What the inspections found: at ents[2] a hazard and a major hazard already past its
+    # deadline, a case opened with a fine, the notice acknowledged; at ents[3] all compliant,
+    # the notice still waiting for the enterprise.
+    def record(
+        visit: Visit, outcomes: list[tuple[str, str, int | None]], at: datetime, **more: Any
+    ) -> Any:
+        by_code = {i.code: i for i in visit.items}
+        results = [
+            findings.ItemResult(
+                item_id=item.id,
+                outcome=FindingOutcome(outcome),
+                note=note,
+                rectify_by=(to_local(at) + timedelta(days=days)).date() if days else None,
+            )
+            for item, (outcome, note, days) in zip(
+                [by_code[c] for c in sorted(by_code)], outcomes, strict=False
+            )
+        ]
+        results += [
+            findings.ItemResult(item_id=i.id, outcome=FindingOutcome.compliant)
+            for i in sorted(visit.items, key=lambda i: i.code)[len(outcomes) :]
+        ]
+        return findings.record_inspection(
+            session,
+            actor=users[more.pop("who", "inspector1")],
+            public_id=visit.public_id,
+            results=results,
+            now=at,
+            **more,
+        )
+
+    found = record(
+        done,
+        [
+            ("hazard", "安全管理台账未按月更新", 20),
+            ("major_hazard", "危化品仓库禁忌物料混存", 3),
+        ],
+        _local_at(now, -5, 16),
+        summary="发现一般隐患1项、重大事故隐患1项，已下达责令限期整改指令书",
+        case_opened=True,
+        case_number="示县应急罚〔2026〕18号",
+        fine_yuan="30000",
+    )
+    findings.acknowledge_notice(
+        session,
+        actor=managers[ents[2].id],
+        inspection_id=found.id,
+        note="已收到，立即整改",
+        now=_local_at(now, -4, 9),
+    )
+    record(hasty, [], _local_at(now, -3, 17), who="inspector2", summary="未发现问题")
+    findings.sweep_overdue_hazards(session, now=now)
+    # The same enterprise put twice into this month's plan (a second section's entry): the
+    # supervisor is told, with the merge proposed.
+    this_month = to_local(now).strftime("%Y-%m")
+    twice = entry[ents[12].id, this_month]
+    session.add(
+        PlanEntry(
+            plan_id=twice.plan_id,
+            agency_id=twice.agency_id,
+            enterprise_id=twice.enterprise_id,
+            month=this_month,
+            note="危化品专项科室另报",
+            created_at=now - timedelta(days=40),
+        )
+    )
+    session.flush()
+    hygiene.raise_plan_flags(session, months=[this_month], now=now - timedelta(days=40))
+    session.commit()
+
     # Today: inspector1's visit at manager1's enterprise (the tour's pass), and an upcoming
     # one at manager2's.
     register(
@@ -680,7 +764,18 @@ def load(session: Session, *, now: datetime, settings: Settings) -> None:
             (now - timedelta(hours=1)).replace(second=0, microsecond=0), _local_at(now, 0, 0, 30)
         ),
     )
-    register("inspector1", ents[1], at=now - timedelta(hours=20), start=_local_at(now, 1, 9))
+    upcoming = register(
+        "inspector1", ents[1], at=now - timedelta(hours=20), start=_local_at(now, 1, 9)
+    )
+    # The town office joins it (a joint visit: one entry, each office its own items).
+    visits.join_visit(
+        session,
+        actor=users["inspector3"],
+        public_id=upcoming.public_id,
+        inspector_ids=[staff["周敏"].id],
+        item_ids=[ref.items["AQ-012"].id],
+        now=now - timedelta(hours=2),
+    )
 
     supervision.sweep_unconfirmed(session, now=now)
     flags = supervision.list_flags(session, actor=users["supervisor1"], kind=FlagKind.short_notice)
