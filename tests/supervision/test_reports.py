@@ -577,3 +577,20 @@ def test_a_rectification_recorded_before_a_correction_still_counts(
     county = _rows(report)["Example County Bureau"].figures
     assert county.hazards == 1
     assert county.rectified_on_time == 1
+
+
+def test_exports_keep_typed_text_as_text(signed_in: TestClient, db: Session, world: World) -> None:
+    """A unit named like a formula stays text in both spreadsheets (CSV/formula injection)."""
+    world.town.name = '=HYPERLINK("https://evil.example","click")'
+    world.town.code = "+1-TOWN"
+    db.commit()
+    xlsx = signed_in.get(f"/supervision/report.xlsx?month={MONTH}")
+    sheet = load_workbook(io.BytesIO(xlsx.content))[MONTH]
+    cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]  # no formula anywhere
+    assert '\'=HYPERLINK("https://evil.example","click")' in [c.value for c in cells]
+    assert "'+1-TOWN" in [c.value for c in cells]
+    csv_text = signed_in.get(f"/supervision/report.csv?month={MONTH}").content.decode("utf-8-sig")
+    assert "'=HYPERLINK" in csv_text
+    assert "\n=HYPERLINK" not in csv_text
+    assert ",=HYPERLINK" not in csv_text

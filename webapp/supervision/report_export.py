@@ -22,10 +22,20 @@ FORMATS = {"count": "0", "share": "0.0%", "money": "#,##0.00"}
 LEAD = (N_("Rank"), N_("Agency code"), N_("Unit"))
 
 
+# A cell that starts with one of these is a formula to a spreadsheet program (and openpyxl
+# writes such a string as a formula): text typed by people must stay text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(text: str) -> str:
+    """Text as a spreadsheet will show it, never run it (CSV/formula injection)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def unit_name(lang: str, unit: Unit) -> str:
     if unit.scope == Scope.own:
-        return translate(lang, "%(name)s (itself)", {"name": unit.name})
-    return unit.name
+        return inert(translate(lang, "%(name)s (itself)", {"name": unit.name}))
+    return inert(unit.name)
 
 
 def cell_value(column: Column, figures: Figures) -> int | float | None:
@@ -42,12 +52,12 @@ def header(lang: str, report: MonthlyReport) -> list[str]:
 def rows(lang: str, report: MonthlyReport) -> list[list[Any]]:
     """Each unit in rank order, then the total row."""
     out: list[list[Any]] = [
-        [row.rank or None, row.unit.code, unit_name(lang, row.unit)]
+        [row.rank or None, inert(row.unit.code), unit_name(lang, row.unit)]
         + [cell_value(c, row.figures) for c in report.columns]
         for row in report.rows
     ]
     out.append(
-        [None, report.root.code if report.root else "", translate(lang, "Total")]
+        [None, inert(report.root.code) if report.root else "", translate(lang, "Total")]
         + [cell_value(c, report.total) for c in report.columns]
     )
     return out
