@@ -85,15 +85,14 @@ def test_another_agency_joins_with_its_inspectors_and_items(
         (world.dave_other.id, 2, now),
         (erin.id, 3, now),
     ]
-    covering = dict(
-        db.execute(
+    covering = {
+        item_id: agency_id
+        for item_id, agency_id in db.execute(
             select(visit_items.c.item_id, visit_items.c.agency_id).where(
                 visit_items.c.visit_id == county_visit.id
             )
         )
-        .tuples()
-        .all()
-    )
+    }
     assert covering == {
         world.items[0].id: None,  # the county's own (registered with the visit)
         world.items[1].id: None,
