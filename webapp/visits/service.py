@@ -1368,6 +1368,30 @@ def default_window(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=3)
 
 
+def inspector_choice(inspector: Inspector, first_day: date, last_day: date) -> InspectorChoice:
+    """An inspector as a co-inspector choice, with the credential shown for the window."""
+    member = team_member(inspector, first_day, last_day)
+    return InspectorChoice(
+        id=inspector.id,
+        name=inspector.name,
+        credential_number=member.credential_number,
+        valid=rules.credential_valid(member, first_day, last_day),
+        valid_until=member.valid_until,
+    )
+
+
+def _colleagues(session: Session, actor: User, lead: Inspector) -> list[Inspector]:
+    """The other inspectors of the actor's agency, by name."""
+    return list(
+        session.scalars(
+            select(Inspector)
+            .where(Inspector.agency_id == actor.agency_id, Inspector.id != lead.id)
+            .options(selectinload(Inspector.credentials))
+            .order_by(Inspector.name, Inspector.id)
+        )
+    )
+
+
 def registration_form(
     session: Session,
     *,
@@ -1441,23 +1465,7 @@ def registration_form(
 
     first_day, last_day = window_days(data.window_start, data.window_end, now=now)
 
-    def choice(inspector: Inspector) -> InspectorChoice:
-        member = team_member(inspector, first_day, last_day)
-        return InspectorChoice(
-            id=inspector.id,
-            name=inspector.name,
-            credential_number=member.credential_number,
-            valid=rules.credential_valid(member, first_day, last_day),
-            valid_until=member.valid_until,
-        )
-
-    colleagues = session.scalars(
-        select(Inspector)
-        .where(Inspector.agency_id == actor.agency_id, Inspector.id != lead.id)
-        .options(selectinload(Inspector.credentials))
-        .order_by(Inspector.name, Inspector.id)
-    )
-    choices = [choice(colleague) for colleague in colleagues]
+    choices = [inspector_choice(c, first_day, last_day) for c in _colleagues(session, actor, lead)]
     check = (
         check_registration(session, actor=actor, data=data, now=now, settings=settings)
         if run_check
@@ -1471,7 +1479,7 @@ def registration_form(
         inspectors=choices,
         items=items_service.list_items(session),
         check=check,
-        lead=choice(lead),
+        lead=inspector_choice(lead, first_day, last_day),
         month=month,
         recheck_of=recheck_of,
     )
@@ -1536,28 +1544,16 @@ def join_form(session: Session, *, actor: User, public_id: str, now: datetime) -
     visit = _joinable_visit(session, actor=actor, public_id=public_id, now=now)
     first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
 
-    def choice(inspector: Inspector) -> InspectorChoice:
-        member = team_member(inspector, first_day, last_day)
-        return InspectorChoice(
-            id=inspector.id,
-            name=inspector.name,
-            credential_number=member.credential_number,
-            valid=rules.credential_valid(member, first_day, last_day),
-            valid_until=member.valid_until,
-        )
-
-    colleagues = session.scalars(
-        select(Inspector)
-        .where(Inspector.agency_id == actor.agency_id, Inspector.id != lead.id)
-        .options(selectinload(Inspector.credentials))
-        .order_by(Inspector.name, Inspector.id)
-    )
     on_visit = {m.inspector_id for m in visit.team}
     return JoinForm(
         visit=visit,
         card=visit_card(visit, now=now),
-        lead=choice(lead),
-        inspectors=[choice(c) for c in colleagues if c.id not in on_visit],
+        lead=inspector_choice(lead, first_day, last_day),
+        inspectors=[
+            inspector_choice(c, first_day, last_day)
+            for c in _colleagues(session, actor, lead)
+            if c.id not in on_visit
+        ],
         items=items_service.list_items(session),
         taken_item_ids={item.id for item in visit.items},
     )
