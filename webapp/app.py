@@ -245,7 +245,10 @@ def create_app(
         title="Inspection registry",
         version="0.1.0",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # No Swagger UI page: it loads scripts from a CDN and runs inline script, which the
+        # Content-Security-Policy forbids (and intranets often cannot reach the CDN). The
+        # schema itself is served; open it in any OpenAPI viewer.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )

@@ -3,10 +3,14 @@ work; the manifest is served at the root scope so the whole site is the app."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from webapp.web import translate
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 router = APIRouter()
 
@@ -42,4 +46,15 @@ def manifest(request: Request) -> JSONResponse:
         body,
         media_type="application/manifest+json",
         headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """Browsers ask for /favicon.ico whatever the page says (a fragment opened on its own,
+    a bookmark): answer with the app's icon rather than a 404."""
+    return FileResponse(
+        STATIC / "icons" / "icon-192.png",
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
     )
