@@ -24,6 +24,7 @@ from webapp.clock import Clock, SystemClock
 from webapp.config import Settings, get_settings
 from webapp.db import WRITE, make_engine, make_sessionmaker
 from webapp.errors import DomainError
+from webapp.privacy import install_log_redaction
 from webapp.web import LANGUAGES, N_, is_htmx, negotiate_lang, render, translate
 
 log = logging.getLogger("webapp")
@@ -231,6 +232,7 @@ def create_app(
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactPasses) for f in access.filters):
         access.addFilter(RedactPasses())
+    install_log_redaction()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from webapp.config import get_settings
 from webapp.errors import FieldError
+from webapp.privacy import masked
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -165,7 +166,9 @@ def environment() -> Environment:
     env.globals.update(
         _=_gettext, gettext=_gettext, ngettext=_ngettext, label=_label, languages=LANGUAGES
     )
-    env.filters.update(datetime=_datetime, time=_time, date=_date, local_input=_local_input)
+    env.filters.update(
+        datetime=_datetime, time=_time, date=_date, local_input=_local_input, masked=masked
+    )
     return env
 
 
