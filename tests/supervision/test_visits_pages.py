@@ -157,3 +157,34 @@ def test_plan_coverage_shows_done_and_missing(
     client.cookies.clear()
     login(client, "supervisor1")
     assert "data-coverage" not in client.get("/supervision/plan?month=2027-01").text
+
+
+def test_a_joint_visit_is_listed_for_the_agency_that_joined(
+    client: TestClient, db: Session, world: World, now: datetime
+) -> None:
+    """The other county's inspector on a county visit: the other county's supervisor sees it."""
+    visit = make_visit(
+        db,
+        agency=world.county,
+        enterprise=world.ent_a,
+        inspectors=[world.alice, world.bob, world.dave_other],
+        items=world.items[:2],
+        registered_by=world.inspector1,
+        now=now,
+        plan_entry=world.entry_a,
+    )
+    alone = make_visit(
+        db,
+        agency=world.county,
+        enterprise=world.ent_b,
+        inspectors=[world.alice, world.bob],
+        items=world.items[:1],
+        registered_by=world.inspector1,
+        now=now,
+        plan_entry=world.entry_b,
+    )
+    db.commit()
+    login(client, "supervisor9")
+    rows = _rows(client.get("/supervision/visits").text)
+    assert visit.public_id in rows
+    assert alone.public_id not in rows

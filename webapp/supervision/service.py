@@ -590,7 +590,13 @@ def list_visits(
         .options(*_visit_loads(full=False))
     )
     if agencies is not None:
-        query = query.where(Visit.agency_id.in_(agencies))
+        # A joint visit is listed for every agency on it, not only the one that registered.
+        joined = exists().where(
+            VisitInspector.visit_id == Visit.id,
+            VisitInspector.inspector_id == Inspector.id,
+            Inspector.agency_id.in_(agencies),
+        )
+        query = query.where(or_(Visit.agency_id.in_(agencies), joined))
     if status is not None:
         query = query.where(Visit.status == status)
     if kind == VisitKind.planned:
