@@ -60,9 +60,16 @@ def _enum(values: Sequence[str], name: str) -> sa.Enum:
 
 
 def _retype(table: str, column: str, old: sa.Enum, new: sa.Enum, nullable: bool) -> None:
-    # Non-native enums are VARCHAR + a named CHECK; batch mode rebuilds the constraint.
-    with op.batch_alter_table(table, recreate="always") as batch_op:
-        batch_op.alter_column(column, existing_type=old, type_=new, existing_nullable=nullable)
+    """Non-native enums are VARCHAR + a named CHECK: change the CHECK's list of values."""
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite cannot alter a constraint: batch mode rebuilds the table with the new one.
+        with op.batch_alter_table(table, recreate="always") as batch_op:
+            batch_op.alter_column(column, existing_type=old, type_=new, existing_nullable=nullable)
+        return
+    name = op.f(f"ck_{table}_{new.name}")
+    values = ", ".join(f"'{v}'" for v in new.enums)
+    op.drop_constraint(name, table, type_="check")
+    op.create_check_constraint(name, table, sa.text(f"{column} IN ({values})"))
 
 
 def upgrade() -> None:
