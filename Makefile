@@ -85,3 +85,11 @@ bench: setup
 # The kill -9 loop at length (make test runs three cycles of it): bounded in count and time.
 soak: setup
 	SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/pytest -q -s -m soak
+
+# Lighthouse 13 (pinned in tools/audit/package-lock.json) on the main pages as a phone:
+# performance, accessibility and best-practices scores and bytes transferred (first and repeat
+# visit). Figures, not a test: not part of `make test`.
+.PHONY: audit
+audit: setup system-deps
+	npm ci --prefix tools/audit --no-audit --no-fund
+	CHROME_PATH=/usr/bin/chromium $(BIN)/python tools/audit/run.py

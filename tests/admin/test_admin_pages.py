@@ -474,3 +474,14 @@ def test_unknown_records_answer_not_found(
     assert response.status_code == 404
     assert client.get("/admin/inspectors/9999").status_code == 404
     assert client.get("/admin/plans/9999").status_code == 404
+
+
+def test_form_fields_carry_their_input_attributes(client: TestClient, world: World) -> None:
+    """Attributes given to the form macro arrive as attributes (escaped by `xmlattr`)."""
+    login(client, "admin")
+    accounts = client.get("/admin/accounts").text
+    assert 'autocomplete="new-password"' in accounts
+    assert 'spellcheck="false"' in accounts
+    plans = client.get("/admin/plans").text
+    assert 'min="2000"' in plans
+    assert 'inputmode="numeric"' in plans

@@ -20,10 +20,12 @@ from webapp.auth.deps import (
     SettingsDep,
     WebUser,
     login_url,
+    require,
 )
 from webapp.checkin import service
 from webapp.checkin.passes import SCAN_PATH
 from webapp.config import Settings
+from webapp.enums import Role
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
 from webapp.visits.models import Visit
@@ -72,6 +74,18 @@ def scan_page(
 def enter_code(request: Request) -> Response:
     """Type the short code under the QR when no camera works."""
     return render(request, "checkin/enter.html", {"code": "", "error": ""})
+
+
+@router.get("/scan/camera")
+def scan_camera(request: Request, settings: SettingsDep, user: WebUser) -> Response:
+    """The in-app scanner: the live camera view decodes the pass and opens the scan page;
+    typing the code is offered on the same page for when no camera works."""
+    require(user, Role.manager)
+    return render(
+        request,
+        "checkin/camera.html",
+        {"scan_path": SCAN_PATH, "base_url": settings.base_url.rstrip("/")},
+    )
 
 
 @router.post("/scan")

@@ -1,14 +1,14 @@
-"""The web app manifest (installable app). The offline service worker comes with the PWA
-work; the manifest is served at the root scope so the whole site is the app."""
+"""The installable app: the web app manifest, the service worker and its offline page, all
+at the root scope so the whole site is the app (the worker itself is static/sw.js)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from webapp.web import translate
+from webapp.web import render, translate
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
@@ -58,3 +58,21 @@ def favicon() -> FileResponse:
         media_type="image/png",
         headers={"Cache-Control": "public, max-age=86400"},
     )
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    """The service worker, served from the root so that its scope can be the whole site;
+    no-cache so a new version is picked up at the next visit."""
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+@router.get("/offline")
+def offline(request: Request) -> HTMLResponse:
+    """What the service worker shows for a page it cannot fetch. Rendered without the user
+    (it is stored on the phone): no name, no CSRF token, no data."""
+    return render(request, "pwa/offline.html")

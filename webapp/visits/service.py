@@ -1104,6 +1104,33 @@ class PassView:
     cancelled_at: datetime | None = None
     # approval_pending / approval_rejected: no pass until a supervisor approves ("issue").
     withheld: str | None = None
+    # What the card needs to keep the pass rotating with no network (static/offline-card.js):
+    # set only with a live pass, i.e. only for the visit's own team.
+    offline: OfflinePass | None = None
+
+
+@dataclass(frozen=True)
+class OfflinePass:
+    """The per-visit secret (base64url) and the fixed parts of the pass claims, so the team's
+    phone can compute the same token and short code as passes.current_pass with no network."""
+
+    secret_b64: str
+    enterprise_id: int
+    code_prefix: str
+    step_seconds: int
+    accepted_steps: int
+    scan_url_prefix: str  # the pass URL up to the token
+
+
+def _offline_pass(visit: Visit, settings: Settings) -> OfflinePass:
+    return OfflinePass(
+        secret_b64=base64.urlsafe_b64encode(visit.pass_secret).decode().rstrip("="),
+        enterprise_id=visit.enterprise_id,
+        code_prefix=visit.code_prefix,
+        step_seconds=settings.pass_step_seconds,
+        accepted_steps=settings.pass_accepted_steps,
+        scan_url_prefix=passes.scan_url(settings, ""),
+    )
 
 
 def _qr_markup(url: str) -> str:
@@ -1128,6 +1155,7 @@ def pass_view(visit: Visit, *, actor: User, now: datetime, settings: Settings) -
         confirmed_at=visit.confirmed_at,
         cancelled_at=visit.cancelled_at,
         withheld=withheld,
+        offline=_offline_pass(visit, settings) if current else None,
     )
 
 
