@@ -467,36 +467,11 @@ def check_registration(
                 )
             )
 
-    team = [lead]
-    co_ids = [i for i in dict.fromkeys(data.co_inspector_ids) if i != lead.id]
-    if len(co_ids) > MAX_CO_INSPECTORS:
-        errors.append(
-            FieldError(
-                "co_inspector_ids",
-                "At most %(max)s co-inspectors can be named on one visit.",
-                max=MAX_CO_INSPECTORS,
-            )
-        )
-        co_ids = co_ids[:MAX_CO_INSPECTORS]
-    if co_ids:
-        found = {
-            i.id: i
-            for i in session.scalars(
-                select(Inspector)
-                .where(Inspector.id.in_(co_ids))
-                .options(selectinload(Inspector.credentials))
-            )
-        }
-        strangers = [i for i in co_ids if i not in found or found[i].agency_id != actor.agency_id]
-        if strangers:
-            errors.append(
-                FieldError(
-                    "co_inspector_ids",
-                    "Not an inspector of your agency: %(ids)s. Choose co-inspectors from the list.",
-                    ids=", ".join(str(i) for i in strangers),
-                )
-            )
-        team += [found[i] for i in co_ids if i not in strangers]
+    co_inspectors, problems = own_co_inspectors(
+        session, actor=actor, lead=lead, ids=data.co_inspector_ids, field="co_inspector_ids"
+    )
+    errors += problems
+    team = [lead, *co_inspectors]
 
     item_ids = list(data.item_ids)
     if len(item_ids) > MAX_ITEMS:
@@ -1396,6 +1371,44 @@ def default_window(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=3)
 
 
+def own_co_inspectors(
+    session: Session, *, actor: User, lead: Inspector, ids: list[int], field: str
+) -> tuple[list[Inspector], list[FieldError]]:
+    """The co-inspectors named (lead and repeats dropped, at most MAX_CO_INSPECTORS), those
+    of the actor's agency only; the others are reported on `field`."""
+    errors: list[FieldError] = []
+    co_ids = [i for i in dict.fromkeys(ids) if i != lead.id]
+    if len(co_ids) > MAX_CO_INSPECTORS:
+        errors.append(
+            FieldError(
+                field,
+                "At most %(max)s co-inspectors can be named on one visit.",
+                max=MAX_CO_INSPECTORS,
+            )
+        )
+        co_ids = co_ids[:MAX_CO_INSPECTORS]
+    if not co_ids:
+        return [], errors
+    found = {
+        i.id: i
+        for i in session.scalars(
+            select(Inspector)
+            .where(Inspector.id.in_(co_ids))
+            .options(selectinload(Inspector.credentials))
+        )
+    }
+    strangers = [i for i in co_ids if i not in found or found[i].agency_id != actor.agency_id]
+    if strangers:
+        errors.append(
+            FieldError(
+                field,
+                "Not an inspector of your agency: %(ids)s. Choose co-inspectors from the list.",
+                ids=", ".join(str(i) for i in strangers),
+            )
+        )
+    return [found[i] for i in co_ids if i not in strangers], errors
+
+
 def inspector_choice(inspector: Inspector, first_day: date, last_day: date) -> InspectorChoice:
     """An inspector as a co-inspector choice, with the credential shown for the window."""
     member = team_member(inspector, first_day, last_day)
@@ -1643,35 +1656,13 @@ def join_visit(
     visit = _joinable_visit(session, actor=actor, public_id=public_id, now=now, lock=True)
 
     errors: list[FieldError] = []
-    co_ids = [i for i in dict.fromkeys(inspector_ids) if i != lead.id]
-    if len(co_ids) > MAX_CO_INSPECTORS:
-        errors.append(
-            FieldError(
-                "inspector_ids",
-                "At most %(max)s co-inspectors can be named on one visit.",
-                max=MAX_CO_INSPECTORS,
-            )
-        )
-        co_ids = co_ids[:MAX_CO_INSPECTORS]
-    found = {
-        i.id: i
-        for i in session.scalars(
-            select(Inspector)
-            .where(Inspector.id.in_(co_ids))
-            .options(selectinload(Inspector.credentials))
-        )
-    }
-    strangers = [i for i in co_ids if i not in found or found[i].agency_id != actor.agency_id]
-    if strangers:
-        errors.append(
-            FieldError(
-                "inspector_ids",
-                "Not an inspector of your agency: %(ids)s. Choose co-inspectors from the list.",
-                ids=", ".join(str(i) for i in strangers),
-            )
-        )
-    joiners = [lead, *(found[i] for i in co_ids if i not in strangers)]
-    if len(joiners) < rules.MIN_VALID_INSPECTORS and not strangers:
+    co_inspectors, problems = own_co_inspectors(
+        session, actor=actor, lead=lead, ids=inspector_ids, field="inspector_ids"
+    )
+    errors += problems
+    joiners = [lead, *co_inspectors]
+    # Too few only when none were refused (a refused one already says what to fix).
+    if len(joiners) < rules.MIN_VALID_INSPECTORS and not problems:
         errors.append(
             FieldError(
                 "inspector_ids",
