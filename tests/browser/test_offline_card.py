@@ -264,8 +264,19 @@ def test_signing_out_clears_the_stored_card(
     # No service worker left to answer: the browser's own offline error.
     with contextlib.suppress(Error):
         page.goto(f"{live.url}/visits/{visit.public_id}")
-    assert "Alpha Chemicals" not in page.content()
-    assert "Alice Li" not in page.content()
+    shown = settled_content(page)  # the browser may still be switching to its error page
+    assert "Alpha Chemicals" not in shown
+    assert "Alice Li" not in shown
+
+
+def settled_content(page: Page) -> str:
+    """The page's HTML once it has stopped navigating."""
+    for _ in range(20):
+        with contextlib.suppress(Error):
+            page.wait_for_load_state("load")
+            return page.content()
+        page.wait_for_timeout(100)
+    return page.content()
 
 
 def card_is_stored_anywhere(page: Page, url: str) -> bool:
