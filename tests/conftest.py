@@ -1,9 +1,9 @@
-"""Test harness: a real SQLite file per test, built by the migrations (never create_all)."""
+"""Test harness: a real database per test (SQLite file, or PostgreSQL with TEST_DATABASE_URL),
+built by the migrations (never create_all)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tests.dbs import Databases
 from tests.factories import World, build_world
-from webapp.__main__ import migrate
 from webapp.app import create_app
 from webapp.clock import FixedClock
 from webapp.config import get_settings
@@ -37,22 +37,18 @@ T0 = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database per test session; each test gets a copy of the file."""
-    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    migrate(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    return path
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Migrated once per test session; each test gets its own copy (see tests/dbs.py)."""
+    made = Databases(tmp_path_factory.mktemp("template"))
+    yield made
+    made.close()
 
 
 @pytest.fixture
-def db_url(template_db: Path, tmp_path: Path) -> str:
-    path = tmp_path / "test.sqlite3"
-    shutil.copyfile(template_db, path)
-    return f"sqlite:///{path}"
+def db_url(databases: Databases, tmp_path: Path) -> Iterator[str]:
+    url = databases.new(tmp_path)
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine
 
+from tests.dbs import Databases
 from tests.factories import World, build_world
 from webapp.app import create_app
 from webapp.clock import SystemClock
@@ -38,12 +38,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    """The app under uvicorn on a free 127.0.0.1 port, its own copy of the migrated database,
+def live_server(databases: Databases, tmp_path: Path) -> Iterator[LiveServer]:
+    """The app under uvicorn on a free 127.0.0.1 port, its own fresh migrated database,
     the standard world, and real time."""
-    path = tmp_path / "live.sqlite3"
-    shutil.copyfile(template_db, path)
-    url = f"sqlite:///{path}"
+    url = databases.new(tmp_path, "live")
     port = free_port()
     settings = Settings(
         database_url=url,
@@ -70,6 +68,7 @@ def live_server(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+    databases.drop(url)
 
 
 def app_routes(app: Any) -> list[tuple[str, frozenset[str], Any]]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
+from tests.factories import World, api_token, login
 from webapp.config import DEMO_SECRET, Settings
 
 
@@ -102,3 +104,19 @@ def test_passes_point_at_an_https_origin(base_url: str, ok: bool) -> None:
 def test_the_api_schema_holds_only_the_api(client: TestClient) -> None:
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert all(p.startswith("/api/v1/") for p in paths)
+
+
+@pytest.mark.parametrize("flag_id", [2**31 + 5, 2**63 + 5])
+def test_an_id_beyond_what_the_database_stores_is_bad_input(
+    client: TestClient, db: Session, world: World, flag_id: int
+) -> None:
+    """Beyond 32 bits PostgreSQL refuses the number, beyond 64 SQLite's driver does: either
+    way the answer is 422 number_out_of_range, not a server error; within range, 404."""
+    postgresql = db.get_bind().dialect.name == "postgresql"
+    expected = 422 if (postgresql or flag_id >= 2**63) else 404
+    answer = client.get(f"/api/v1/flags/{flag_id}", headers=api_token(client, "supervisor1"))
+    assert answer.status_code == expected, answer.text
+    if expected == 422:
+        assert answer.json()["code"] == "number_out_of_range"
+    login(client, "supervisor1")
+    assert client.get(f"/supervision/flags/{flag_id}").status_code == expected

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.dbs import sqlite_only
 from webapp import backup as backups
 from webapp.__main__ import main
 from webapp.audit import service as audit
@@ -43,6 +44,7 @@ def _count(url: str) -> int:
         engine.dispose()
 
 
+@sqlite_only  # `backup` is SQLite's online backup; PostgreSQL: pg_dump
 def test_backup_while_writing_is_consistent_and_restores(
     engine: Engine, db_url: str, now: datetime, tmp_path: Path
 ) -> None:
@@ -73,6 +75,7 @@ def test_backup_while_writing_is_consistent_and_restores(
     assert _count(f"sqlite:///{kept[0]}") == live_after
 
 
+@sqlite_only  # `backup` is SQLite's online backup; PostgreSQL: pg_dump
 def test_backup_never_overwrites_and_restore_refuses_a_bad_file(
     db_url: str, db: Session, now: datetime, tmp_path: Path
 ) -> None:
@@ -93,6 +96,7 @@ def test_postgresql_is_pointed_at_its_own_tools(tmp_path: Path) -> None:
         backups.backup("postgresql+psycopg://u@127.0.0.1/db", tmp_path / "b.dump")
 
 
+@sqlite_only  # `backup` is SQLite's online backup; PostgreSQL: pg_dump
 def test_cli_backup_and_restore(
     engine: Engine,
     db_url: str,

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from tests.factories import World, api_token, csrf_from, login
 from webapp.agencies.models import Agency
@@ -37,14 +38,31 @@ def impatient_client(db_url: str, clock: FixedClock, world: World) -> Iterator[T
 
 @contextmanager
 def locked(db_url: str) -> Iterator[None]:
-    """Another process holds the write lock (a long backup, a stuck job)."""
-    con = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-    con.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        con.execute("ROLLBACK")
-        con.close()
+    """Another process holds the write lock (a long backup, a stuck job): readers go on,
+    writers wait."""
+    if db_url.startswith("sqlite"):
+        con = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        con.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            con.execute("ROLLBACK")
+            con.close()
+        return
+    engine = make_engine(db_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        tables = conn.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).all()
+        # EXCLUSIVE lets readers read and makes every writer wait: SQLite's BEGIN EXCLUSIVE.
+        conn.exec_driver_sql(
+            "LOCK TABLE " + ", ".join(f'"{t}"' for t in tables) + " IN EXCLUSIVE MODE"
+        )
+        try:
+            yield
+        finally:
+            conn.rollback()
+    engine.dispose()
 
 
 def _agencies(db: Session) -> int:

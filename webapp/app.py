@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from webapp.auth.deps import LoginRequired, login_url
@@ -166,6 +166,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return _problem(request, 422, "number_out_of_range", message)
         return _error_page(request, 422, "number_out_of_range", message)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # PostgreSQL refuses an id beyond its column's range itself (SQLSTATE 22003) where
+        # SQLite's driver raised OverflowError: the same bad input, the same answer.
+        if getattr(exc.orig, "sqlstate", None) == "22003":
+            return await number_out_of_range(request, OverflowError(str(exc.orig)))
+        raise exc
 
     @app.exception_handler(OperationalError)
     async def db_unavailable(request: Request, exc: OperationalError) -> Response:

@@ -52,9 +52,13 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def make_engine(url: str, *, busy_timeout_ms: int = 10000, **kwargs: Any) -> Engine:
     """An engine; for SQLite: WAL, synchronous=FULL, foreign keys, and our own BEGIN. A write
-    waits up to `busy_timeout_ms` for another writer before giving up (then: 503, retry)."""
+    waits up to `busy_timeout_ms` for another writer (PostgreSQL: for a lock) before giving up
+    (then: 503, retry)."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # PostgreSQL: a write waiting on another's lock gives up after the same time, so a
+        # stuck job answers 503 "not saved, please retry" rather than hanging the request.
+        connect_args = {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")

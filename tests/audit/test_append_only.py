@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from tests.dbs import triggers
 from tests.factories import World, make_flag, make_scan
 from webapp.audit import service as audit
 
@@ -34,10 +35,14 @@ EVIDENCE_TABLES = _evidence_tables()
 
 
 def test_every_evidence_table_has_both_guards(db: Session) -> None:
-    names = set(db.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+    found = set(triggers(db))
     for table in EVIDENCE_TABLES:
-        assert f"{table}_no_update" in names, table
-        assert f"{table}_no_delete" in names, table
+        if db.get_bind().dialect.name == "postgresql":
+            # One row trigger BEFORE UPDATE OR DELETE calling refuse_evidence_change().
+            assert (f"{table}_append_only", table) in found, table
+        else:
+            assert (f"{table}_no_update", table) in found, table
+            assert (f"{table}_no_delete", table) in found, table
 
 
 def test_scans_flags_and_audit_rows_cannot_be_changed_or_removed(
@@ -55,7 +60,7 @@ def test_scans_flags_and_audit_rows_cannot_be_changed_or_removed(
         ("UPDATE audit_events SET action = 'x' WHERE id > :id", 0),
         ("DELETE FROM audit_events WHERE id > :id", 0),
     ):
-        with pytest.raises(IntegrityError, match="append-only"):
+        with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text(statement), {"id": row_id})
         db.rollback()
     assert db.scalar(text("SELECT count(*) FROM scans")) == 1

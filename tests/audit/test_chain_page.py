@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tests.dbs import unguard
 from tests.factories import World, login
 from webapp.audit import service as audit
 
@@ -42,7 +43,7 @@ def test_a_broken_chain_is_shown_and_no_head_is_offered(
     client: TestClient, db: Session, world: World, now: datetime
 ) -> None:
     _events(db, now)
-    db.execute(text("DROP TRIGGER audit_events_no_update"))
+    unguard(db, "audit_events")
     db.execute(text("UPDATE audit_events SET data = :data WHERE id = 2"), {"data": '{"x":1}'})
     db.commit()
     login(client, "supervisor1")

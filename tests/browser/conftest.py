@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbs import Databases
 from tests.live import LiveServer, live_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,6 +53,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture
-def live(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(template_db, tmp_path) as server:
+def live(databases: Databases, tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(databases, tmp_path) as server:
         yield server

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tests.dbs import Databases
 from tests.factories import PASSWORD, make_visit
 from tests.live import LiveServer, live_server
 from webapp.checkin import passes
@@ -25,8 +26,8 @@ CLIENTS = 8
 
 
 @pytest.fixture
-def live(template_db: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(template_db, tmp_path) as server:
+def live(databases: Databases, tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(databases, tmp_path) as server:
         yield server
 
 

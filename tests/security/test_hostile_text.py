@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from tests.dbs import drop_triggers
 from tests.factories import World, login, make_flag, make_scan, make_visit
 from tests.live import app_routes
 from webapp.checkin.models import UnregisteredReport
+from webapp.db import Base
 from webapp.enterprises.models import Enterprise
 from webapp.plans.models import PlanEntry
 from webapp.supervision.models import FlagResolution
@@ -123,14 +125,23 @@ def _seed(db: Session, world: World, now: datetime) -> None:
     db.commit()
 
 
+def _hostile(table: str, column: str, postgresql: bool) -> str:
+    """The SQL expression that fills one column with the payload. PostgreSQL enforces the
+    column's length (as the app's own checks do): there the payload is cut to fit, its start
+    (the script tag) kept."""
+    length = getattr(Base.metadata.tables[table].c[column].type, "length", None)
+    if postgresql and length is not None:
+        return f"substr(:payload, 1, {length - 12}) || ' #' || id"
+    return ":payload || ' #' || id"
+
+
 def _poison(db: Session) -> None:
     """Overwrite every user-entered text with the payload (the test database's evidence
     guards are dropped first: this is a test of rendering, not of the guards)."""
-    triggers = db.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
-    for name in triggers:
-        db.execute(text(f'DROP TRIGGER "{name}"'))
+    drop_triggers(db)
+    postgresql = db.get_bind().dialect.name == "postgresql"
     for table, columns in USER_TEXT.items():
-        sets = ", ".join(f"{c} = :payload || ' #' || id" for c in columns)
+        sets = ", ".join(f"{c} = {_hostile(table, c, postgresql)}" for c in columns)
         db.execute(text(f"UPDATE {table} SET {sets}"), {"payload": PAYLOAD})  # noqa: S608
     db.commit()
 

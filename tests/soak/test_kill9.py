@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tests.dbs import Databases, sqlite_only
 from tests.factories import PASSWORD, World, build_world
 from tests.live import free_port
 from webapp.audit import service as audit
@@ -183,9 +183,9 @@ class Client:
 
 
 @pytest.mark.soak
-def test_kill9_loses_nothing_acknowledged(tmp_path: Path, template_db: Path) -> None:
-    db_path = tmp_path / "soak.sqlite3"
-    shutil.copyfile(template_db, db_path)
+@sqlite_only  # the loop checks the file itself (integrity_check); PostgreSQL has its own WAL
+def test_kill9_loses_nothing_acknowledged(tmp_path: Path, databases: Databases) -> None:
+    db_path = Path(databases.new(tmp_path, "soak").removeprefix("sqlite:///"))
     engine = make_engine(f"sqlite:///{db_path}")
     with make_sessionmaker(engine)() as session:
         world = build_world(session, now=SystemClock().now())
