@@ -2,6 +2,10 @@
 # Build: docker build -t inspection-registry .
 # Run:   docker run -p 8000:8000 -e SECRET_KEY=... -e BASE_URL=https://... \
 #          -e DATABASE_URL=sqlite:////data/inspections.sqlite3 -v data:/data inspection-registry
+# A county runs it like that (one container, SQLite on the volume). A province runs the same
+# image against PostgreSQL (DATABASE_URL=postgresql+psycopg://...; psycopg's binary wheel in
+# requirements.lock brings libpq): docker-compose.yml, with a one-shot `migrate` service and
+# the app containers serving only (their `command` replaces the CMD below).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

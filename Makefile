@@ -7,9 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools
+SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools nginx
 
-.PHONY: setup system-deps run test lint typecheck unit browser lock clean messages screenshots bench soak
+.PHONY: setup system-deps pg-deps run test test-pg lint typecheck unit browser lock clean messages screenshots bench soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,8 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml | $(B
 
 setup: $(VENV)/.installed
 
-# Debian's Chromium (browser tests), zbarimg (an independent QR decoder) and CJK fonts.
+# Debian's Chromium (browser tests), zbarimg (an independent QR decoder), CJK fonts and nginx
+# (`nginx -t` on deploy/nginx.conf in lint; the proxy of tests/deploy).
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -29,15 +30,23 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# Debian's PostgreSQL server (the second engine CI runs the suite on; 15 on bookworm).
+pg-deps:
+	@ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: postgresql"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	}
+
 run: setup
 	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp migrate
 	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp demo --if-empty
 	DEMO_MODE=true DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/python -m webapp serve --host $(HOST) --port $(PORT)
 
-lint: setup
+lint: setup system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/python -m tools.deploy_lint
 
 typecheck: setup
 	$(BIN)/mypy
@@ -50,6 +59,17 @@ browser: setup system-deps
 
 test: setup system-deps lint typecheck
 	$(BIN)/pytest -q -n 2
+
+# The whole suite a second time against PostgreSQL: a throwaway cluster on 127.0.0.1 (a free
+# port, data in /tmp, removed afterwards); each test gets its own database cloned from a
+# migrated template (tests/dbs.py).
+test-pg: setup system-deps pg-deps
+	@dir=$$(mktemp -d /tmp/pgtest.XXXXXX) && chmod 755 $$dir && \
+	port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') && \
+	trap 'tools/pgcluster stop $$dir/data; rm -rf $$dir' EXIT && \
+	url=$$(tools/pgcluster start $$dir/data $$port) && \
+	echo "PostgreSQL test cluster: $$url" && \
+	TEST_DATABASE_URL=$$url $(BIN)/pytest -q -n 2
 
 # Regenerate the lock files from pyproject.toml (run by a developer, not by CI):
 # requirements.lock is what the app needs (the Dockerfile installs only it),
