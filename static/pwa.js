@@ -112,11 +112,14 @@
     },
   };
 
+  // The user's display zone (the `tz` preference), given by the page: <html data-tz>.
+  var ZONE = document.documentElement.getAttribute("data-tz") || "Asia/Shanghai";
+  try { new Intl.DateTimeFormat("en-GB", { timeZone: ZONE }); } catch (e) { ZONE = "Asia/Shanghai"; }
   var TIME = new Intl.DateTimeFormat("en-GB", {
-    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
   var HM = new Intl.DateTimeFormat("en-GB", {
-    timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false,
+    timeZone: ZONE, hour: "2-digit", minute: "2-digit", hour12: false,
   });
 
   function passEl() { return document.querySelector("#pass[data-offline-pass]"); }

@@ -1,9 +1,10 @@
-// The service worker (served at /sw.js, scope /). It keeps the app's shell and the visit cards
-// the inspector opened online, so a card opens again at a gate with no signal. Nothing else
-// is stored: no API response, no POST, no scan page, no other page.
+// The service worker (served at /sw.js, scope /). It keeps the app's shell, the visit cards
+// the inspector opened online, so a card opens again at a gate with no signal, and the
+// inspector's home and registration form (the offline registration queue, static/queue.js).
+// Nothing else is stored: no API response, no POST, no scan page, no other page.
 "use strict";
 
-var VERSION = "v1";
+var VERSION = "v2";
 var SHELL = "shell-" + VERSION;
 var CARDS = "cards-" + VERSION;
 var OFFLINE_URL = "/offline";
@@ -11,6 +12,7 @@ var SHELL_FILES = [
   "/static/app.css",
   "/static/app.js",
   "/static/pwa.js",
+  "/static/queue.js",
   "/static/vendor/htmx-2.0.11.min.js",
   "/static/vendor/qrcode-generator-2.0.4.js",
   "/static/icons/icon-192.png",
@@ -20,6 +22,9 @@ var SHELL_FILES = [
 ];
 // A visit card: /visits/<public id> (token_urlsafe(16): 22 characters), not /visits/new.
 var CARD = /^\/visits\/[A-Za-z0-9_-]{16,64}$/;
+// The inspector's home and the registration form: kept (with the cards, and forgotten with
+// them at sign-out) so that a visit can be registered with no network and waits on the phone.
+var PAGES = ["/visits", "/visits/new"];
 
 self.addEventListener("install", function (event) {
   event.waitUntil(
@@ -51,7 +56,7 @@ function offlinePage() {
   });
 }
 
-function card(request) {
+function card(request, anyQuery) {
   return fetch(request).then(function (response) {
     // Only the card itself: not a redirect to the sign-in page, not an error page.
     if (response.ok && !response.redirected && response.type === "basic") {
@@ -65,6 +70,9 @@ function card(request) {
     return response;
   }).catch(function () {
     return caches.match(request.url, { cacheName: CARDS }).then(function (hit) {
+      // The form opened with another query (?entry=...) is still the form.
+      return hit || (anyQuery ? caches.match(request.url, { cacheName: CARDS, ignoreSearch: true }) : null);
+    }).then(function (hit) {
       return hit || offlinePage();
     });
   });
@@ -80,7 +88,9 @@ self.addEventListener("fetch", function (event) {
 
   if (request.mode === "navigate") {
     if (CARD.test(path) && !url.search) {
-      event.respondWith(card(request));
+      event.respondWith(card(request, false));
+    } else if (PAGES.indexOf(path) >= 0) {
+      event.respondWith(card(request, true));
     } else {
       event.respondWith(fetch(request).catch(offlinePage));
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from webapp import health
 from webapp.admin import views as admin_views
 from webapp.audit import views as audit_views
 from webapp.auth import api as auth_api
@@ -38,6 +39,7 @@ def include_all(app: FastAPI) -> None:
         report_views.router,
         audit_views.router,
         pwa_views.router,
+        health.router,
     ):
         # Pages are not the JSON API: keep them out of /api/v1/openapi.json.
         app.include_router(router, include_in_schema=False)

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
@@ -31,6 +31,7 @@ TEMPLATES = ROOT / "templates"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 LANG_COOKIE = "lang"
+TZ_COOKIE = "tz"
 
 
 @lru_cache
@@ -87,7 +88,41 @@ def shown_errors(request: Request, errors: Iterable[FieldError]) -> list[ShownEr
 
 
 def tz() -> ZoneInfo:
+    """The office's zone (Settings.timezone): business rules count days and months in it."""
     return ZoneInfo(get_settings().timezone)
+
+
+# The display zones offered on the preferences page (any valid IANA name is accepted from
+# the cookie: "use this phone's zone" may set another).
+TIMEZONE_CHOICES: dict[str, str] = {
+    "Asia/Shanghai": N_("Beijing time (Asia/Shanghai)"),
+    "Asia/Urumqi": N_("Xinjiang time (Asia/Urumqi)"),
+    "Asia/Hong_Kong": N_("Hong Kong (Asia/Hong_Kong)"),
+    "Asia/Macau": N_("Macao (Asia/Macau)"),
+    "Asia/Taipei": N_("Taipei (Asia/Taipei)"),
+    "UTC": N_("Universal time (UTC)"),
+}
+
+
+@lru_cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def valid_zone(name: str | None) -> str | None:
+    """An IANA zone name the system knows, else None (a forged or stale cookie is ignored)."""
+    return name if name and name in _known_zones() else None
+
+
+def display_zone_name(request: Request) -> str:
+    """The zone the user reads dates and times in: the `tz` cookie, else the office's."""
+    settings = getattr(request.app.state, "settings", None) or get_settings()
+    return valid_zone(request.cookies.get(TZ_COOKIE)) or str(settings.timezone)
+
+
+def display_zone(request: Request) -> ZoneInfo:
+    """The user's display zone; also the zone the forms' typed times are read in."""
+    return ZoneInfo(display_zone_name(request))
 
 
 def to_local(value: datetime) -> datetime:
@@ -96,6 +131,12 @@ def to_local(value: datetime) -> datetime:
 
 def _fmt(lang: str) -> Locale:
     return Locale.parse(lang)
+
+
+def _zone(ctx: Context) -> ZoneInfo:
+    """The display zone of the page being rendered (see `render`); the office's without one."""
+    name = ctx.get("display_tz")
+    return ZoneInfo(name) if isinstance(name, str) and valid_zone(name) else tz()
 
 
 @pass_context
@@ -128,14 +169,18 @@ def _label(ctx: Context, table: str, value: Any) -> str:
 def _datetime(ctx: Context, value: datetime | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
-    return format_datetime(to_local(value), fmt, tzinfo=tz(), locale=_fmt(ctx.get("lang", "en")))
+    zone = _zone(ctx)
+    return format_datetime(
+        value.astimezone(zone), fmt, tzinfo=zone, locale=_fmt(ctx.get("lang", "en"))
+    )
 
 
 @pass_context
 def _time(ctx: Context, value: datetime | None, fmt: str = "short") -> str:
     if value is None:
         return ""
-    return format_time(to_local(value), fmt, tzinfo=tz(), locale=_fmt(ctx.get("lang", "en")))
+    zone = _zone(ctx)
+    return format_time(value.astimezone(zone), fmt, tzinfo=zone, locale=_fmt(ctx.get("lang", "en")))
 
 
 @pass_context
@@ -143,13 +188,15 @@ def _date(ctx: Context, value: date | datetime | None, fmt: str = "medium") -> s
     if value is None:
         return ""
     if isinstance(value, datetime):
-        value = to_local(value).date()
+        value = value.astimezone(_zone(ctx)).date()
     return format_date(value, fmt, locale=_fmt(ctx.get("lang", "en")))
 
 
-def _local_input(value: datetime | None) -> str:
-    """A UTC datetime as the value of an <input type=datetime-local>."""
-    return to_local(value).strftime("%Y-%m-%dT%H:%M") if value else ""
+@pass_context
+def _local_input(ctx: Context, value: datetime | None) -> str:
+    """A UTC datetime as the value of an <input type=datetime-local>: in the user's display
+    zone, the zone the forms' times are read back in (`display_zone`)."""
+    return value.astimezone(_zone(ctx)).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
 @lru_cache
@@ -164,7 +211,12 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(
-        _=_gettext, gettext=_gettext, ngettext=_ngettext, label=_label, languages=LANGUAGES
+        _=_gettext,
+        gettext=_gettext,
+        ngettext=_ngettext,
+        label=_label,
+        languages=LANGUAGES,
+        timezone_choices=TIMEZONE_CHOICES,
     )
     env.filters.update(
         datetime=_datetime, time=_time, date=_date, local_input=_local_input, masked=masked
@@ -192,6 +244,8 @@ def render(
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "settings": request.app.state.settings,
         "htmx": is_htmx(request),
+        # Dates and times are shown in the user's zone (the |datetime, |date, |time filters).
+        "display_tz": display_zone_name(request),
     }
     ctx.update(context or {})
     html = environment().get_template(template).render(ctx)

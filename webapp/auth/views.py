@@ -23,7 +23,7 @@ from webapp.auth.deps import (
 from webapp.config import Settings
 from webapp.enums import Role
 from webapp.errors import DomainError
-from webapp.web import LANG_COOKIE, LANGUAGES, render, translate
+from webapp.web import LANG_COOKIE, LANGUAGES, TZ_COOKIE, render, translate, valid_zone
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -149,13 +149,44 @@ def logout(request: Request, db: DB, now: Now, settings: SettingsDep, user: WebU
 def set_language(
     request: Request,
     settings: SettingsDep,
-    lang: Annotated[str, Form()],
+    lang: Annotated[str, Form()] = "",
+    tz: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    """The language (header buttons, preferences page) and the display time zone
+    (preferences page), each kept a year in its cookie; an unknown value changes nothing."""
     response = RedirectResponse(safe_next(next), status_code=303)
     if lang in LANGUAGES:
         response.set_cookie(
             LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", secure=settings.cookie_secure
+        )
+    if valid_zone(tz):
+        response.set_cookie(
+            TZ_COOKIE, tz, max_age=365 * 86400, samesite="lax", secure=settings.cookie_secure
+        )
+    return response
+
+
+@router.get("/preferences")
+def preferences(
+    request: Request, settings: SettingsDep, now: Now, user: OptionalWebUser, saved: int = 0
+) -> Response:
+    """Language and time zone, for anyone (a safety manager may not be signed in)."""
+    context: dict[str, object] = {"now": now, "saved": bool(saved)}
+    pre = None
+    if user is None:
+        # Before sign-in the form's token is bound to the pre-session cookie (as on /login).
+        pre = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
+        context["csrf_token"] = security.csrf_token_for(settings.secret_key, "pre:" + pre)
+    response = render(request, "auth/preferences.html", context)
+    if pre is not None:
+        response.set_cookie(
+            PRE_SESSION_COOKIE,
+            pre,
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+            max_age=3600,
         )
     return response
 

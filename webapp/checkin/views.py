@@ -29,7 +29,7 @@ from webapp.enums import Role
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
 from webapp.visits.models import Visit
-from webapp.web import ShownError, render, shown_errors
+from webapp.web import ShownError, display_zone, render, shown_errors
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -154,7 +154,7 @@ def _report_form(
     now: datetime,
     settings: Settings,
 ) -> Response:
-    zone = ZoneInfo(settings.timezone)
+    zone = display_zone(request)
     return render(
         request,
         "checkin/report_form.html",
@@ -167,14 +167,15 @@ def _report_form(
     )
 
 
-def _parse_local(text: str, settings: Settings) -> datetime | None:
-    """An <input type=datetime-local> value, read in the configured time zone."""
+def _parse_local(text: str, zone: ZoneInfo) -> datetime | None:
+    """An <input type=datetime-local> value, read in the user's display zone (the one the form
+    showed)."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(settings.timezone))
+        value = value.replace(tzinfo=zone)
     return value
 
 
@@ -183,7 +184,7 @@ def report_new(
     request: Request, db: DB, now: Now, settings: SettingsDep, user: WebUser
 ) -> Response:
     service.check_can_report(actor=user)
-    zone = ZoneInfo(settings.timezone)
+    zone = display_zone(request)
     values = {
         "occurred_at": now.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
         "who": "",
@@ -208,7 +209,7 @@ def report_create(
         service.report_unregistered(
             db,
             actor=user,
-            occurred_at=_parse_local(occurred_at, settings),
+            occurred_at=_parse_local(occurred_at, display_zone(request)),
             who=who,
             what_they_said=what_they_said,
             now=now,

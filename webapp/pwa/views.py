@@ -8,6 +8,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from webapp.auth.deps import OptionalWebUser
+from webapp.pwa.queue import NO_STORE
 from webapp.web import render, translate
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -76,3 +78,20 @@ def offline(request: Request) -> HTMLResponse:
     """What the service worker shows for a page it cannot fetch. Rendered without the user
     (it is stored on the phone): no name, no CSRF token, no data."""
     return render(request, "pwa/offline.html")
+
+
+@router.get("/pwa/session")
+def queue_session(request: Request, user: OptionalWebUser) -> JSONResponse:
+    """For the phone's registration queue, just before it sends: who is signed in on this
+    browser now (a queued item is only ever sent with its own user's session) and the
+    session's CSRF token (the one in the stored form may belong to an ended session)."""
+    if user is None:
+        return JSONResponse({"signed_in": False}, status_code=401, headers=NO_STORE)
+    return JSONResponse(
+        {
+            "signed_in": True,
+            "user_id": user.id,
+            "csrf_token": getattr(request.state, "csrf_token", ""),
+        },
+        headers=NO_STORE,
+    )

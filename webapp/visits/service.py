@@ -605,6 +605,7 @@ def register_visit(
     now: datetime,
     settings: Settings,
     idempotency_key: str | None = None,
+    device_queued_at: datetime | None = None,
 ) -> Visit:
     """Register a visit before going (see `register`)."""
     return register(
@@ -614,6 +615,7 @@ def register_visit(
         now=now,
         settings=settings,
         idempotency_key=idempotency_key,
+        device_queued_at=device_queued_at,
     ).visit
 
 
@@ -626,11 +628,16 @@ def register(
     settings: Settings,
     idempotency_key: str | None = None,
     answer: Callable[[Visit], dict[str, Any]] | None = None,
+    device_queued_at: datetime | None = None,
 ) -> Registered:
     """Register a visit before going. With an idempotency key, a retry of the same request
     returns the visit the first one registered (nothing twice) and, when `answer` is given,
     the first answer as it was (made by `answer` in the registering transaction); the same
-    key with another request is refused with `idempotency_key_reused`."""
+    key with another request is refused with `idempotency_key_reused`.
+
+    The registration time is `now`, when the request arrives: that is the evidence. A phone
+    that kept the registration while offline says when it queued it (`device_queued_at`); the
+    audit event keeps that as the device's claim, nothing more."""
     _require_inspector(actor)
     begin_write(session)
     key = idempotency.check_key(idempotency_key)
@@ -702,6 +709,9 @@ def register(
             "approval": visit.approval.value,
             "inspectors": [i.id for i in check.team],
             "items": [item.code for item in check.items],
+            "device_queued_at_claimed": (
+                device_queued_at.astimezone(UTC).isoformat() if device_queued_at else None
+            ),
             "window_start": visit.window_start.isoformat(),
             "window_end": visit.window_end.isoformat(),
             "recheck_of": check.recheck_of.public_id if check.recheck_of else None,

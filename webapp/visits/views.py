@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,9 +18,10 @@ from webapp.checkin import passes
 from webapp.enterprises import service as enterprises_service
 from webapp.enums import ExtraReason
 from webapp.errors import DomainError, FieldError
+from webapp.pwa import queue as offline_queue
 from webapp.visits import service
 from webapp.visits.service import RegistrationInput
-from webapp.web import render, shown_errors, translate, tz
+from webapp.web import display_zone, render, shown_errors, translate
 
 router = APIRouter(dependencies=[CsrfProtected])
 
@@ -46,6 +48,7 @@ class Draft:
     idempotency_key: str
     action: str
     recheck_of: str = ""
+    enterprise_uscc: str = ""  # typed offline, where the search cannot run
 
 
 def _int(value: Any) -> int | None:
@@ -57,14 +60,15 @@ def _ints(values: list[Any]) -> list[int]:
     return [n for n in (_int(v) for v in values) if n is not None]
 
 
-def _local_datetime(text: str) -> datetime | None:
-    """An <input type=datetime-local> value, in the app's time zone, as aware UTC."""
+def _local_datetime(text: str, zone: ZoneInfo) -> datetime | None:
+    """An <input type=datetime-local> value, read in the user's display zone (the one the
+    form showed its times in), as aware UTC."""
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz())
+        parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(UTC)
 
 
@@ -73,7 +77,7 @@ def _str(form: FormData, name: str, limit: int = 4000) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def draft_from_form(form: FormData) -> Draft:
+def draft_from_form(form: FormData, zone: ZoneInfo) -> Draft:
     basis = _str(form, "plan_entry_id", 20).strip()
     is_extra = basis == "extra"
     reason = _str(form, "extra_reason", 40)
@@ -87,8 +91,8 @@ def draft_from_form(form: FormData) -> Draft:
         extra_reason_text=text if is_extra else "",
         co_inspector_ids=_ints(form.getlist("co_inspector_ids")),
         item_ids=_ints(form.getlist("item_ids")),
-        window_start=_local_datetime(start),
-        window_end=_local_datetime(end),
+        window_start=_local_datetime(start, zone),
+        window_end=_local_datetime(end, zone),
         recheck_of=recheck_of or None,
     )
     return Draft(
@@ -102,11 +106,12 @@ def draft_from_form(form: FormData) -> Draft:
         idempotency_key=_str(form, "idempotency_key", 100),
         action=_str(form, "action", 20) or "register",
         recheck_of=recheck_of,
+        enterprise_uscc=_str(form, offline_queue.USCC_FIELD, 40),
     )
 
 
 async def submitted_draft(request: Request) -> Draft:
-    return draft_from_form(await request.form())
+    return draft_from_form(await request.form(), display_zone(request))
 
 
 SubmittedDraft = Annotated[Draft, Depends(submitted_draft)]
@@ -119,6 +124,7 @@ def _form_page(
     *,
     errors: list[FieldError] | None = None,
     status_code: int = 200,
+    offline_entries: list[service.EntryRow] | None = None,
 ) -> Response:
     errors = errors if errors is not None else (form.check.errors if form.check else [])
     findings = form.check.findings if form.check else []
@@ -136,6 +142,7 @@ def _form_page(
             "draft_item_ids": [item.id for item in form.check.items]
             if form.check
             else draft.data.item_ids,
+            "offline_entries": offline_entries or [],
         },
         status_code=status_code,
     )
@@ -182,7 +189,7 @@ def new_visit(
         reason_text = translate(
             request.state.lang,
             "Re-check of the rectification ordered at the visit of %(date)s.",
-            {"date": form.recheck_of.window_start.astimezone(tz()).date().isoformat()},
+            {"date": _input_value(form.recheck_of.window_start, display_zone(request))[:10]},
         )
     elif not basis and len(form.entries) == 1:
         # One plan entry for the chosen enterprise this month: offer it chosen.
@@ -195,18 +202,21 @@ def new_visit(
         basis=basis,
         extra_reason=data.extra_reason.value if data.extra_reason else "",
         extra_reason_text=reason_text,
-        window_start=_input_value(start),
-        window_end=_input_value(end),
+        window_start=_input_value(start, display_zone(request)),
+        window_end=_input_value(end, display_zone(request)),
         q="",
         idempotency_key=secrets.token_urlsafe(18),
         action="",
         recheck_of=data.recheck_of or "",
     )
-    return _form_page(request, form, draft)
+    # The month's plan entries, kept in the page the phone stores: offline, the inspector
+    # picks the enterprise from them (the search needs the network).
+    month = service.inspector_home(db, actor=user, now=now).entries
+    return _form_page(request, form, draft, offline_entries=month)
 
 
-def _input_value(value: datetime) -> str:
-    return value.astimezone(tz()).strftime("%Y-%m-%dT%H:%M")
+def _input_value(value: datetime, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
 @router.post("/visits/new")
@@ -219,7 +229,12 @@ def register_visit(
             db, actor=user, data=draft.data, now=now, q=draft.q, settings=settings
         )
         return _form_page(request, form, draft)
+    queued = offline_queue.wants_json(request)  # sent by the phone's offline queue
     try:
+        if queued and draft.data.enterprise_id is None and draft.enterprise_uscc:
+            draft.data.enterprise_id = offline_queue.enterprise_by_uscc(
+                db, uscc=draft.enterprise_uscc
+            )
         visit = service.register_visit(
             db,
             actor=user,
@@ -227,14 +242,19 @@ def register_visit(
             now=now,
             settings=settings,
             idempotency_key=draft.idempotency_key or None,
+            device_queued_at=offline_queue.claimed_queued_at(request) if queued else None,
         )
     except DomainError as exc:
+        if queued:
+            return offline_queue.refusal(request, exc)
         if exc.code != "validation_error" or not exc.errors:
             raise
         form = service.registration_form(
             db, actor=user, data=draft.data, now=now, q=draft.q, run_check=True, settings=settings
         )
         return _form_page(request, form, draft, errors=exc.errors, status_code=422)
+    if queued:
+        return offline_queue.registered(visit)
     return RedirectResponse(f"/visits/{visit.public_id}", status_code=303)
 
 
@@ -274,7 +294,8 @@ def plan_options(
 ) -> Response:
     """htmx: the chosen enterprise's plan entries of the window's month, and 'extra visit'."""
     data = RegistrationInput(
-        enterprise_id=_int(enterprise_id), window_start=_local_datetime(window_start)
+        enterprise_id=_int(enterprise_id),
+        window_start=_local_datetime(window_start, display_zone(request)),
     )
     form = service.registration_form(db, actor=user, data=data, now=now)
     if len(form.entries) == 1:
