@@ -9,7 +9,7 @@ DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools nginx
 
-.PHONY: setup system-deps pg-deps run test test-pg lint typecheck unit browser lock clean messages screenshots bench soak
+.PHONY: setup system-deps pg-deps run test test-pg lint typecheck unit browser lock clean messages screenshots bench datagen soak
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -101,6 +101,10 @@ screenshots: setup system-deps
 # Figures, not tests: import rate, report times, ... (each printed as a ratio to its floor).
 bench: setup
 	PYTHONPATH=. $(BIN)/python -m bench $(BENCH)
+
+# Synthetic data into a migrated, empty database (bench/datagen.py): SHAPE=county|city|province.
+datagen: setup
+	PYTHONPATH=. $(BIN)/python -m bench.datagen --shape $${SHAPE:-city} --database-url "$${DATABASE_URL:?set DATABASE_URL to a migrated, empty database}" $${SEED:+--seed $$SEED}
 
 # The kill -9 loop at length (make test runs three cycles of it): bounded in count and time.
 soak: setup

@@ -1,7 +1,12 @@
 """Import rate: 10,000 enterprises from XLSX and from CSV (check + apply through the import
 service), against a floor (the same rows by a bare executemany INSERT in one transaction),
-and a county's monthly plan of 5,500 entries. Each run starts from a fresh migrated SQLite
-database with the app's own pragmas (WAL, synchronous=FULL)."""
+and a county's monthly plan of 5,500 entries. On SQLite (each run a fresh migrated database
+with the app's own pragmas: WAL, synchronous=FULL) and on PostgreSQL (a throwaway cluster
+from bench/pg.py, or BENCH_DATABASE_URL's; each run a fresh database cloned from a migrated
+template; the floor uses psycopg's executemany on the same kind of connection).
+
+`BENCH_IMPORT_ENGINES=sqlite` (or `postgresql`) runs one engine only; `BENCH_IMPORT_ROWS`
+changes the number of enterprises (the plan takes 55 % of them)."""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ENTERPRISES = 10_000
-PLAN_ENTRIES = 5_500
+ENTERPRISES = int(os.environ.get("BENCH_IMPORT_ROWS", "10000"))
+PLAN_ENTRIES = ENTERPRISES * 55 // 100
 ITEMS = 20
 NOW = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)
 
@@ -83,16 +88,30 @@ class Fresh:
         return make_engine(self.url)
 
 
-def _template(directory: Path) -> Path:
-    from webapp.__main__ import migrate
+class PgFresh(Fresh):
+    """A PostgreSQL database cloned from the migrated template database."""
+
+    def __init__(self, admin_url: str, template: str, name: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
+
+        admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        admin.dispose()
+        self.url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _seed(url: str) -> None:
+    """Two agencies and the item list, as the imports expect them."""
     from webapp.agencies.models import Agency
     from webapp.db import make_engine, make_sessionmaker
     from webapp.enums import AgencyLevel
     from webapp.items.models import InspectionItem
 
-    path = directory / "template.sqlite3"
-    migrate(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
+    engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
         session.add(
             Agency(code="BENCH", name="基准县应急管理局", level=AgencyLevel.county, created_at=NOW)
@@ -110,10 +129,27 @@ def _template(directory: Path) -> Path:
                 )
             )
         session.commit()
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if url.startswith("sqlite"):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
+
+
+def _template(directory: Path) -> Path:
+    from webapp.__main__ import migrate
+
+    path = directory / "template.sqlite3"
+    migrate(f"sqlite:///{path}")
+    _seed(f"sqlite:///{path}")
     return path
+
+
+def _pg_template(admin_url: str) -> str:
+    from bench.pg import fresh_database
+
+    name = "bench_import_template"
+    _seed(fresh_database(admin_url, name))
+    return name
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -164,23 +200,31 @@ def _floor_enterprises(db: Fresh, rows: list[list[str]]) -> float:
     (the connection has the app's pragmas)."""
     classes = {"其他": "other", "危险化学品和冶金": "hazchem_metallurgy", "煤矿": "coal_mine"}
     engine = db.engine()
+    sqlite = db.url.startswith("sqlite")
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        agency_id = cur.execute("SELECT id FROM agencies WHERE code='BENCH'").fetchone()[0]
-        stamp = NOW.replace(tzinfo=None)
+        cur.execute("SELECT id FROM agencies WHERE code='BENCH'")
+        agency_id = cur.fetchone()[0]
+        stamp = NOW.replace(tzinfo=None) if sqlite else NOW
         values = [
             (code, name, address, industry, classes[klass], grade, agency_id, stamp)
             for code, name, address, industry, klass, grade, _ in rows
         ]
+        mark = "?" if sqlite else "%s"
         start = time.perf_counter()
-        cur.execute("BEGIN IMMEDIATE")
+        if sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+        marks = ", ".join([mark] * 8)
         cur.executemany(
-            "INSERT INTO enterprises (uscc, name, address, industry, enterprise_class, "
-            "risk_grade, agency_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO enterprises (uscc, name, address, industry, enterprise_class, "  # noqa: S608
+            f"risk_grade, agency_id, created_at) VALUES ({marks})",
             values,
         )
-        cur.execute("COMMIT")
+        if sqlite:
+            cur.execute("COMMIT")
+        else:
+            raw.commit()
         return time.perf_counter() - start
     finally:
         raw.close()
@@ -190,33 +234,50 @@ def _floor_enterprises(db: Fresh, rows: list[list[str]]) -> float:
 def _floor_plan(db: Fresh, plan_rows: list[list[str]]) -> float:
     """A plan's entries and their items by bare INSERTs in one transaction."""
     engine = db.engine()
+    sqlite = db.url.startswith("sqlite")
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        ents = dict(cur.execute("SELECT uscc, id FROM enterprises").fetchall())
-        items = dict(cur.execute("SELECT code, id FROM inspection_items").fetchall())
-        agency_id = cur.execute("SELECT id FROM agencies WHERE code='BENCH'").fetchone()[0]
-        stamp = NOW.replace(tzinfo=None)
+
+        def one(sql: str, params: tuple[Any, ...] = ()) -> int:
+            """Insert one row (or read one value); its id."""
+            if sqlite:
+                cur.execute(sql.replace("%s", "?"), params)
+                return int(cur.fetchone()[0] if sql.startswith("SELECT") else cur.lastrowid)
+            cur.execute(sql if sql.startswith("SELECT") else sql + " RETURNING id", params)
+            return int(cur.fetchone()[0])
+
+        cur.execute("SELECT uscc, id FROM enterprises")
+        ents = dict(cur.fetchall())
+        cur.execute("SELECT code, id FROM inspection_items")
+        items = dict(cur.fetchall())
+        agency_id = one("SELECT id FROM agencies WHERE code='BENCH'")
+        stamp = NOW.replace(tzinfo=None) if sqlite else NOW
         start = time.perf_counter()
-        cur.execute("BEGIN IMMEDIATE")
-        cur.execute(
+        if sqlite:
+            cur.execute("BEGIN IMMEDIATE")
+        plan_id = one(
             "INSERT INTO plans (agency_id, kind, year, month, title, created_at) "
-            "VALUES (?, 'monthly', 2026, 12, 'floor', ?)",
+            "VALUES (%s, 'monthly', 2026, 12, 'floor', %s)",
             (agency_id, stamp),
         )
-        plan_id = cur.lastrowid
         links = []
         for code, _, month, item_codes in plan_rows:
-            cur.execute(
+            entry_id = one(
                 "INSERT INTO plan_entries (plan_id, agency_id, enterprise_id, month, note, "
-                "created_at) VALUES (?, ?, ?, ?, '', ?)",
+                "created_at) VALUES (%s, %s, %s, %s, '', %s)",
                 (plan_id, agency_id, ents[code], month, stamp),
             )
-            links += [(cur.lastrowid, items[c]) for c in item_codes.split(";")]
+            links += [(entry_id, items[c]) for c in item_codes.split(";")]
+        mark = "?" if sqlite else "%s"
         cur.executemany(
-            "INSERT INTO plan_entry_items (plan_entry_id, item_id) VALUES (?, ?)", links
+            f"INSERT INTO plan_entry_items (plan_entry_id, item_id) VALUES ({mark}, {mark})",  # noqa: S608
+            links,
         )
-        cur.execute("COMMIT")
+        if sqlite:
+            cur.execute("COMMIT")
+        else:
+            raw.commit()
         return time.perf_counter() - start
     finally:
         raw.close()
@@ -228,28 +289,42 @@ def main() -> None:
     from webapp.config import get_settings
 
     get_settings.cache_clear()
+    engines = os.environ.get("BENCH_IMPORT_ENGINES", "sqlite,postgresql").split(",")
     directory = Path(tempfile.mkdtemp(prefix="bench-import-"))
     try:
-        _run(directory)
+        if "sqlite" in engines:
+            print("SQLite")
+            template = _template(directory)
+            run(lambda name: Fresh(template, directory, name))
+        if "postgresql" in engines:
+            from bench import pg
+
+            if not pg.available():
+                print("\nPostgreSQL: not installed (make pg-deps), skipped")
+                return
+            with pg.cluster() as admin_url:
+                print("\nPostgreSQL")
+                pg_template = _pg_template(admin_url)
+                run(lambda name: PgFresh(admin_url, pg_template, f"bench_import_{name}"))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _run(directory: Path) -> None:
-    template = _template(directory)
+def run(fresh: Callable[[str], Fresh]) -> list[tuple[str, float, float]]:
+    """Every import against its floor, printed; (name, rows/s, floor rows/s) for each."""
     rows = _enterprise_rows(ENTERPRISES)
     xlsx, csv_data = _xlsx(rows), _csv(HEADER, rows)
     sizes = f"XLSX {len(xlsx) / 1e6:.1f} MB, CSV {len(csv_data) / 1e6:.1f} MB"
     print(f"{ENTERPRISES} enterprises: {sizes}")
     results: list[tuple[str, dict[str, Any], float]] = []
 
-    floor = _floor_enterprises(Fresh(template, directory, "floor"), rows)
-    xlsx_db = Fresh(template, directory, "xlsx")
+    floor = _floor_enterprises(fresh("floor"), rows)
+    xlsx_db = fresh("xlsx")
     results.append(("enterprises, XLSX", _import(xlsx_db, "enterprises", "e.xlsx", xlsx), floor))
     results.append(
         (
             "enterprises, CSV",
-            _import(Fresh(template, directory, "csv"), "enterprises", "e.csv", csv_data),
+            _import(fresh("csv"), "enterprises", "e.csv", csv_data),
             floor,
         )
     )
@@ -284,7 +359,7 @@ def _run(directory: Path) -> None:
         for row in rows[:PLAN_ENTRIES]
     ]
     plan_csv = _csv(["统一社会信用代码", "企业名称", "检查月份", "检查事项编码"], plan_rows)
-    plan_floor_db = Fresh(template, directory, "plan-floor")
+    plan_floor_db = fresh("plan_floor")
     _import(plan_floor_db, "enterprises", "e.csv", csv_data)
     plan_floor = _floor_plan(plan_floor_db, plan_rows)
     results.append(
@@ -300,10 +375,12 @@ def _run(directory: Path) -> None:
         f"{'import':<20} {'rows':>6} {'check s':>8} {'apply s':>8} {'total s':>8} "
         f"{'rows/s':>8} {'floor r/s':>10} {'imp/floor':>9}"
     )
+    rates: list[tuple[str, float, float]] = []
     for name, r, floor_s in results:
         total = r["check"] + r["apply"]
         rate = r["rows"] / total
         floor_rate = r["rows"] / floor_s
+        rates.append((name, rate, floor_rate))
         print(
             f"{name:<20} {r['rows']:>6} {r['check']:>8.2f} {r['apply']:>8.2f} {total:>8.2f} "
             f"{rate:>8.0f} {floor_rate:>10.0f} {floor_rate / rate:>8.1f}x"
@@ -316,3 +393,4 @@ def _run(directory: Path) -> None:
         "\nfloor: the same rows by one bare executemany INSERT in one transaction; "
         "imp/floor: the import's time (read, check every row, diff, apply) over the floor's."
     )
+    return rates

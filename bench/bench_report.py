@@ -71,8 +71,7 @@ def _floor(session: Any, statement: Any, *, repeat: int) -> float:
     return ms
 
 
-def county_month(tmp: Path) -> None:
-    shape = COUNTY_MONTH
+def county_month(tmp: Path, shape: Shape = COUNTY_MONTH) -> None:
     month = shape.months[0]
     _, end = month_bounds(month)
     now = end + timedelta(days=3)
@@ -109,8 +108,7 @@ def county_month(tmp: Path) -> None:
     engine.dispose()
 
 
-def city_year(tmp: Path) -> None:
-    shape = CITY_YEAR
+def city_year(tmp: Path, shape: Shape = CITY_YEAR) -> None:
     _, end = month_bounds(shape.months[-1])
     now = end + timedelta(days=3)
     engine, generated = _build(tmp, shape, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
@@ -39,6 +39,30 @@ def _as_code_prefix(text: str) -> str | None:
     return code
 
 
+def search_statement(q: str, *, limit: int) -> Select[Enterprise]:
+    """Enterprises whose name contains `q` (any case), or whose credit code starts with it,
+    by name; at most `limit`. The code prefix is also given as a range (`uscc` between the
+    prefix and the prefix followed by the highest code characters), which the unique index
+    on `uscc` answers on either engine, whatever the collation (LIKE alone cannot use it)."""
+    conditions: list[ColumnElement[bool]] = [Enterprise.name.icontains(q, autoescape=True)]
+    prefix = _as_code_prefix(q)
+    if prefix is not None:
+        high = prefix + "Z" * (uscc_codes.LENGTH - len(prefix))
+        conditions.append(
+            and_(
+                Enterprise.uscc >= prefix,
+                Enterprise.uscc <= high,
+                Enterprise.uscc.startswith(prefix, autoescape=True),
+            )
+        )
+    return (
+        select(Enterprise)
+        .where(or_(*conditions))
+        .order_by(Enterprise.name, Enterprise.id)
+        .limit(limit)
+    )
+
+
 def search_enterprises(
     session: Session, *, actor: User, q: str, limit: int = 20
 ) -> list[Enterprise]:
@@ -51,17 +75,7 @@ def search_enterprises(
     if not text:
         return []
     limit = max(1, min(limit, MAX_LIMIT))
-    conditions = [Enterprise.name.icontains(text, autoescape=True)]
-    prefix = _as_code_prefix(text)
-    if prefix is not None:
-        conditions.append(Enterprise.uscc.startswith(prefix, autoescape=True))
-    stmt = (
-        select(Enterprise)
-        .where(or_(*conditions))
-        .order_by(Enterprise.name, Enterprise.id)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(search_statement(text, limit=limit)))
 
 
 def get_enterprise(session: Session, *, enterprise_id: int) -> Enterprise | None:

@@ -22,6 +22,8 @@ class Flag(Base):
         # A rule raises its flag on a visit once, however many workers sweep.
         UniqueConstraint("kind", "dedupe_key"),
         Index("ix_flags_agency_raised", "agency_id", "raised_at"),
+        # The flag list filtered by kind, newest first.
+        Index("ix_flags_kind_raised", "kind", "raised_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

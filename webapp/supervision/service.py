@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, String, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import Select, String, cast, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session, defer, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, defer, joinedload, selectinload
 
 from webapp.agencies.models import Agency, Inspector
 from webapp.audit import service as audit
@@ -161,7 +161,9 @@ def _keyset_page(
     `cursor`; and the cursor of the next page, None on the last one."""
     if cursor:
         after_at, after_id = decode_cursor(cursor)
-        query = query.where(or_(at < after_at, and_(at == after_at, row_id < after_id)))
+        # `at <= after_at` first: a range the index on `at` can seek to (an OR alone makes
+        # every later page scan from the newest row again).
+        query = query.where(at <= after_at, or_(at < after_at, row_id < after_id))
     rows = list(session.scalars(query.order_by(at.desc(), row_id.desc()).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
@@ -245,11 +247,12 @@ def _flag_rows(session: Session, flags: Sequence[Flag]) -> list[FlagRow]:
 
 
 def _flag_loads(*, detail: bool = False) -> list[Any]:
-    """What a flag row shows; with `detail`, also the scan or report it is about."""
+    """What a flag row shows; with `detail`, also the scan or report it is about. The rows a
+    flag points to come in the same statement (one row each); its resolutions in a second."""
     loads: list[Any] = [
-        selectinload(Flag.agency),
-        selectinload(Flag.enterprise),
-        selectinload(Flag.visit),
+        joinedload(Flag.agency),
+        joinedload(Flag.enterprise),
+        joinedload(Flag.visit),
         selectinload(Flag.resolutions),
     ]
     if detail:
@@ -780,7 +783,15 @@ def sweep_unconfirmed(session: Session, *, now: datetime) -> int:
     for visit_id in candidates:
         begin_write(session)
         try:
-            visit = session.get(Visit, visit_id)
+            # Lock the visit (PostgreSQL; SQLite's write lock is already held): two sweepers,
+            # or a sweep and a confirmation, take turns on it, so the flag check below sees
+            # the other's flag and only the sweep that inserted it counts it.
+            visit = session.scalar(
+                select(Visit)
+                .where(Visit.id == visit_id)
+                .with_for_update(key_share=True)
+                .execution_options(populate_existing=True)
+            )
             finding = (
                 window_passed_unconfirmed(visit.status, visit.window_end, tolerance, now)
                 if visit is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, LargeBinary, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.agencies.models import Agency, Inspector
@@ -20,12 +20,18 @@ visit_items = Table(
     Column("visit_id", ForeignKey("visits.id"), primary_key=True),
     Column("item_id", ForeignKey("inspection_items.id"), primary_key=True),
     # In a joint visit, the agency that covers this item; NULL means the visit's own agency.
-    Column("agency_id", ForeignKey("agencies.id"), nullable=True),
+    Column("agency_id", ForeignKey("agencies.id"), nullable=True, index=True),
 )
 
 
 class Visit(Base):
     __tablename__ = "visits"
+    # An enterprise's visits in a period (its history, the caps, merged plan entries).
+    __table_args__ = (
+        Index("ix_visits_enterprise_window", "enterprise_id", "window_start"),
+        # Confirmed (or registered) visits of a period: the reports, the sweep.
+        Index("ix_visits_status_window", "status", "window_start"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Unguessable id used in URLs and in the pass; the integer id never leaves the server.

@@ -1,0 +1,379 @@
+"""The pages that grow with the data, at province size on PostgreSQL: the flag list's first
+page (and filtered, and the next page), the monthly report (a province's and a city's), plan
+coverage, enterprise search and an enterprise's year of visits. Each beside its floor: the
+bare SQL statement(s) returning the same rows, executed on the same connection in the same
+run (median of several runs after a warm-up). The bench also checks that the service and its
+floor return the same rows.
+
+    make bench BENCH=lists                  # province: 100,000 enterprises, 1,000,000 visits
+    BENCH_SHAPE=city make bench BENCH=lists # a city's year: quick
+
+Building the province set takes minutes, so it is built once and reused: the database
+`bench_<shape>` in a persistent cluster under `.bench/pg` (port `BENCH_PG_PORT`, default
+55490; started if not running, left running: `tools/pgcluster stop .bench/pg` to stop it,
+`rm -rf .bench` to forget the data), or in the cluster of `BENCH_DATABASE_URL` if set. The
+generator's marker row (shape, seed, version) says whether the data can be reused; a reused
+database is migrated to head first (new indexes are built on the existing data).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+# The settings refuse to load without a key; the bench touches no secret.
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijkl")
+
+from sqlalchemy import and_, exists, or_, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from bench import datagen
+from bench.datagen import Shape
+from webapp.__main__ import migrate
+from webapp.agencies.models import Agency
+from webapp.auth.models import User
+from webapp.db import make_engine, make_sessionmaker
+from webapp.enterprises import service as enterprises
+from webapp.enterprises.models import Enterprise
+from webapp.enums import FlagKind, Role, VisitStatus
+from webapp.supervision import reports
+from webapp.supervision import service as supervision
+from webapp.supervision.models import Flag, FlagResolution
+from webapp.supervision.service import FlagState, month_bounds
+from webapp.visits import service as visits
+from webapp.visits.models import Visit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / ".bench" / "pg"
+REPEAT = 7
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    ms: float  # the service (what the page calls)
+    floor_ms: float  # the bare statement(s) returning the same rows
+    rows: int
+
+    @property
+    def ratio(self) -> float:
+        return self.ms / self.floor_ms if self.floor_ms else 0.0
+
+
+def _time(call: Callable[[], Any], *, repeat: int) -> tuple[float, Any]:
+    """The median wall time of `call` in ms (after one warm-up run), and its last result."""
+    result = call()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def _user(session: Session, username: str, role: Role, agency_id: int) -> User:
+    """A supervisor of `agency_id` (made once; users are not evidence)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(
+            username=username,
+            display_name=username,
+            password_hash=datagen.NO_SIGN_IN,
+            role=role,
+            agency_id=agency_id,
+            is_active=True,
+            created_at=datetime.now().astimezone(),
+        )
+        session.add(user)
+        session.commit()
+    return user
+
+
+def _flag_floor(
+    ids: set[int] | None, *, kind: FlagKind | None, state: FlagState, limit: int, after: Any
+) -> Any:
+    """The flag list's rows, bare: the same filters, order and limit, no related rows."""
+    query = select(Flag.__table__)
+    if ids is not None:
+        query = query.where(Flag.agency_id.in_(sorted(ids)))
+    if kind is not None:
+        query = query.where(Flag.kind == kind)
+    resolved = exists().where(FlagResolution.flag_id == Flag.id)
+    if state == FlagState.open:
+        query = query.where(~resolved)
+    elif state == FlagState.resolved:
+        query = query.where(resolved)
+    if after is not None:
+        at, row_id = after
+        query = query.where(or_(Flag.raised_at < at, and_(Flag.raised_at == at, Flag.id < row_id)))
+    return query.order_by(Flag.raised_at.desc(), Flag.id.desc()).limit(limit + 1)
+
+
+def measure(url: str, shape: Shape, *, repeat: int = REPEAT) -> list[Figure]:
+    """Every figure of this bench on the database at `url` (generated with `shape`)."""
+    engine = make_engine(url)
+    figures: list[Figure] = []
+    try:
+        with make_sessionmaker(engine)() as session:
+            figures += _measure(session, shape, repeat)
+    finally:
+        engine.dispose()
+    return figures
+
+
+def _measure(session: Session, shape: Shape, repeat: int) -> list[Figure]:
+    month = shape.months[-1]
+    start, end = month_bounds(month)
+    now = end + timedelta(days=3)
+    root = session.scalar(select(Agency).where(Agency.parent_id.is_(None)).order_by(Agency.id))
+    assert root is not None
+    city = session.scalar(select(Agency).where(Agency.parent_id == root.id).order_by(Agency.id))
+    assert city is not None
+    boss = _user(session, "bench-supervisor-root", Role.supervisor, root.id)
+    city_boss = _user(session, "bench-supervisor-city", Role.supervisor, city.id)
+    connection = session.connection()
+    out: list[Figure] = []
+
+    def compare(label: str, service: Callable[[], list[Any]], floor: Any) -> None:
+        floors = floor if isinstance(floor, list) else [floor]
+        ms, got = _time(service, repeat=repeat)
+        floor_ms, bare = _time(lambda: [connection.execute(f).all() for f in floors], repeat=repeat)
+        expected = [r[0] for r in bare[0]]
+        assert got == expected[: len(got)], (label, got[:5], expected[:5])
+        assert len(got) >= min(len(expected), 1), (label, got[:5], expected[:5])
+        out.append(Figure(label, ms, floor_ms, len(got)))
+        session.expire_all()
+
+    # The flag list: first page, filtered, the next page.
+    limit = supervision.PAGE_SIZE
+    for label, actor, kind, state in (
+        ("flags, first page (root, open)", boss, None, FlagState.open),
+        ("flags, first page (root, all)", boss, None, FlagState.all),
+        (
+            "flags, first page (root, refused scans)",
+            boss,
+            FlagKind.refused_scan,
+            FlagState.open,
+        ),
+        ("flags, first page (root, resolved)", boss, None, FlagState.resolved),
+        ("flags, first page (a city, open)", city_boss, None, FlagState.open),
+    ):
+        ids = supervision.supervised_agency_ids(session, actor=actor)
+
+        def page(
+            actor: User = actor, kind: FlagKind | None = kind, state: FlagState = state
+        ) -> list[Any]:
+            found = supervision.list_flags(
+                session, actor=actor, kind=kind, state=state, limit=limit
+            )
+            return [row.flag.id for row in found.items]
+
+        compare(label, page, _flag_floor(ids, kind=kind, state=state, limit=limit, after=None))
+    first = supervision.list_flags(session, actor=boss, state=FlagState.all, limit=limit)
+    if first.next_cursor:
+        cursor = first.next_cursor
+        after = supervision.decode_cursor(cursor)
+
+        def second() -> list[Any]:
+            found = supervision.list_flags(
+                session, actor=boss, state=FlagState.all, cursor=cursor, limit=limit
+            )
+            return [row.flag.id for row in found.items]
+
+        ids = supervision.supervised_agency_ids(session, actor=boss)
+        compare(
+            "flags, second page (root, all)",
+            second,
+            _flag_floor(ids, kind=None, state=FlagState.all, limit=limit, after=after),
+        )
+
+    # The monthly report and plan coverage: the service against its GROUP BY statements,
+    # both with the planner settings the service uses (for this transaction).
+    reports.for_aggregates(session)
+    for label, actor in (("root", boss), ("a city", city_boss)):
+        units = reports.report_units(session, actor=actor)
+        chart_months = [reports.shift_month(month, i - reports.CHART_MONTHS + 1) for i in range(12)]
+        chart_period = reports._period(units.all_ids, month_bounds(chart_months[0])[0], end, now)
+        chart = reports.figures_statement(
+            session, chart_period, reports._month_key(chart_months), total=False, chart=True
+        )
+        unit = reports.unit_statement(session, units=units, start=start, end=end, now=now)
+
+        def report(actor: User = actor) -> list[Any]:
+            done = reports.monthly_report(session, actor=actor, month=month, now=now)
+            return [done.total.inspections]
+
+        def report_floor(unit: Any = unit) -> Any:
+            # The TOTAL row's inspections, for the comparison; the chart runs as well.
+            return (
+                select(text("inspections"))
+                .select_from(unit.subquery())
+                .where(text(f"k = {reports.TOTAL}"))
+            )
+
+        compare(f"monthly report + chart ({label})", report, [report_floor(), chart])
+
+        def rows_alone(unit: Any = unit) -> Any:
+            return connection.execute(unit).all()
+
+        rows_ms, _ = _time(rows_alone, repeat=repeat)
+        out.append(
+            Figure(f"  (floor: the report's rows statement alone, {label})", rows_ms, rows_ms, 1)
+        )
+        coverage_stmt = reports.coverage_unit_statement(units=units, month=month, now=now)
+
+        def coverage(actor: User = actor) -> list[Any]:
+            done = reports.plan_coverage(session, actor=actor, month=month, now=now)
+            return [done.total.planned]
+
+        planned = select(text("coalesce(sum(planned), 0)")).select_from(coverage_stmt.subquery())
+        compare(f"plan coverage ({label})", coverage, planned)
+
+    # Enterprise search: a name substring, a credit-code prefix.
+    sample = session.scalar(select(Enterprise).order_by(Enterprise.id).offset(len(shape.months)))
+    assert sample is not None
+    for label, q in (
+        ("enterprise search, name substring", sample.name[2:6]),
+        ("enterprise search, credit-code prefix", sample.uscc[:8]),
+    ):
+
+        def search(q: str = q) -> list[Any]:
+            return [e.id for e in enterprises.search_enterprises(session, actor=boss, q=q)]
+
+        compare(label, search, enterprises.search_statement(q, limit=20))
+
+    # An enterprise's year of visits (what the registration form and the rules read).
+    busiest = session.execute(
+        select(Visit.enterprise_id)
+        .group_by(Visit.enterprise_id)
+        .order_by(text("count(*) DESC"), Visit.enterprise_id)
+        .limit(1)
+    ).scalar_one()
+    enterprise = session.get(Enterprise, busiest)
+    assert enterprise is not None
+    statuses = (VisitStatus.registered, VisitStatus.confirmed)
+    year_start = datetime.fromisoformat(f"{month[:4]}-01-01T00:00:00+08:00")
+
+    def history() -> list[Any]:
+        facts = visits.enterprise_facts(
+            session, enterprise=enterprise, window_start=start, now=now, statuses=statuses
+        )
+        return [f.visit_id for f in facts.others]
+
+    compare(
+        "an enterprise's year of visits",
+        history,
+        select(Visit.id)
+        .where(
+            Visit.enterprise_id == enterprise.id,
+            Visit.window_start >= year_start,
+            Visit.window_start < year_start.replace(year=year_start.year + 1),
+            Visit.status.in_(statuses),
+        )
+        .order_by(Visit.window_start, Visit.id),
+    )
+    return out
+
+
+def print_figures(title: str, figures: list[Figure]) -> None:
+    print(f"\n{title}")
+    print(f"  {'':<52} {'service':>10} {'floor':>10} {'ratio':>7} {'rows':>6}")
+    for f in figures:
+        print(
+            f"  {f.label:<52} {f.ms:8.1f} ms {f.floor_ms:7.1f} ms {f.ratio:6.2f}x {f.rows:>6}",
+            flush=True,
+        )
+
+
+# --- the database: built once, reused -----------------------------------------------------------
+
+
+def _cluster_url() -> str:
+    given = os.environ.get("BENCH_DATABASE_URL")
+    if given:
+        return given
+    port = os.environ.get("BENCH_PG_PORT", "55490")
+    BENCH_DIR.parent.mkdir(parents=True, exist_ok=True)
+    BENCH_DIR.parent.chmod(0o755)
+    pid = BENCH_DIR / "postmaster.pid"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    if not pid.exists():
+        url = subprocess.run(  # noqa: S603 (our own script, fixed arguments)
+            [str(ROOT / "tools" / "pgcluster"), "start", str(BENCH_DIR), port],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    return url
+
+
+def database(admin_url: str, shape: Shape) -> str:
+    """The URL of a database holding `shape`: reused when its marker matches, else built."""
+    from sqlalchemy import create_engine
+
+    from bench.pg import fresh_database
+
+    name = f"bench_{shape.name.split()[0]}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(admin_url, poolclass=NullPool)
+    with admin.connect() as conn:
+        known = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+    admin.dispose()
+    if known:
+        engine = make_engine(url)
+        with make_sessionmaker(engine)() as session:
+            reusable = datagen.holds(session, shape)
+        engine.dispose()
+        if reusable:
+            print(
+                f"reusing {name} ({shape.name}, seed {shape.seed}); migrating to head", flush=True
+            )
+            migrate(url)
+            return url
+    url = fresh_database(admin_url, name)
+    build(url, shape)
+    return url
+
+
+def build(url: str, shape: Shape) -> None:
+    end = month_bounds(shape.months[-1])[1]
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        print(f"building {shape.name} (seed {shape.seed}) ...", flush=True)
+        done = datagen.generate(
+            session, shape, now=end + timedelta(days=3), progress=lambda s: print(s, flush=True)
+        )
+        print(
+            f"built: {done.rows:,} rows in {done.seconds:.0f} s "
+            f"({done.rows / done.seconds:,.0f} rows/s)"
+        )
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+def main() -> None:
+    from webapp.config import get_settings
+
+    get_settings.cache_clear()
+    shape = datagen.SHAPES[os.environ.get("BENCH_SHAPE", "province")]
+    url = database(_cluster_url(), shape)
+    print_figures(f"PostgreSQL, {shape.name}", measure(url, shape))
+    print(
+        "\nservice: the function the page calls (rows, related rows, Python objects); floor: "
+        "the bare SQL statement(s) returning the same rows, on the same connection; the "
+        f"median of {REPEAT} runs after a warm-up."
+    )
+
+
+if __name__ == "__main__":
+    main()
