@@ -6,13 +6,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp.auth.models import IdempotencyRecord
 from webapp.errors import DomainError
 
 MAX_KEY_LENGTH = 100
+# PostgreSQL advisory lock space of idempotency keys (two-int form: never the audit log's).
+_KEY_LOCK_SPACE = 4242002
 
 
 def check_key(key: str | None) -> str | None:
@@ -30,7 +32,16 @@ def check_key(key: str | None) -> str | None:
 def replay(
     session: Session, *, user_id: int, scope: str, key: str, request_digest: str
 ) -> IdempotencyRecord | None:
-    """The stored answer for this key, or None; a key reused for another request is refused."""
+    """The stored answer for this key, or None; a key reused for another request is refused.
+
+    On PostgreSQL the key is locked until the transaction ends: one request with the same
+    key sent twice at once (to two worker processes) runs one after the other, and the
+    second finds the first one's answer instead of failing on the unique constraint."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), hashtext(:name))"),
+            {"space": _KEY_LOCK_SPACE, "name": f"{user_id}:{scope}:{key}"},
+        )
     record = session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == user_id,
