@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -50,16 +54,33 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 10000, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    busy_timeout_ms: int = 10000,
+    queue_timeout_ms: int | None = None,
+    **kwargs: Any,
+) -> Engine:
     """An engine; for SQLite: WAL, synchronous=FULL, foreign keys, and our own BEGIN. A write
     waits up to `busy_timeout_ms` for another writer (PostgreSQL: for a lock) before giving up
-    (then: 503, retry)."""
+    (then: 503, retry); on SQLite, for its turn among this process's writers, up to
+    `queue_timeout_ms` (default: the same)."""
     if not url.startswith("sqlite"):
         # PostgreSQL: a write waiting on another's lock gives up after the same time, so a
         # stuck job answers 503 "not saved, please retry" rather than hanging the request.
         connect_args = {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    # Every request thread may hold a connection while it waits its turn to write (below).
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 40)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+    # One writer at a time is SQLite's rule. Within this process the writers queue on a lock
+    # instead of each sleeping in SQLite's busy handler and retrying: under a burst (50
+    # confirmations at once) they go in turn, without timeouts. Other processes still meet
+    # at SQLite's own lock (busy_timeout). Held from BEGIN IMMEDIATE until the connection
+    # goes back to the pool (after its commit or rollback).
+    writers = _Turns()
+    wait_s = (busy_timeout_ms if queue_timeout_ms is None else queue_timeout_ms) / 1000
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,12 +96,60 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10000, **kwargs: Any) -> Eng
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("sqlite_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        if not conn.get_execution_options().get("sqlite_write"):
             conn.exec_driver_sql("BEGIN")
+            return
+        record = conn.connection.info
+        if not record.get(_HOLDS_WRITE_LOCK):
+            if not writers.acquire(timeout=wait_s):
+                raise OperationalError(
+                    "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+                )
+            record[_HOLDS_WRITE_LOCK] = True
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        # Back in the pool (committed, rolled back, or invalidated): the next writer's turn.
+        if record.info.pop(_HOLDS_WRITE_LOCK, False):
+            writers.release()
 
     return engine
+
+
+_HOLDS_WRITE_LOCK = "holds_write_lock"
+
+
+class _Turns:
+    """A lock that serves its waiters in arrival order, with a timeout (threading.Lock lets
+    a newcomer overtake, so under a burst some writers would starve until they time out)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(timeout):
+            return True
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ran out
+                return True
+            self._waiters.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()  # the turn passes directly: still held
+            else:
+                self._held = False
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

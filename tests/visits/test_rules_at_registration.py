@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import (
@@ -27,6 +28,7 @@ from webapp.agencies.models import Agency, Credential
 from webapp.enums import AgencyLevel, ExtraReason, FlagKind, Role
 from webapp.visits import service
 from webapp.visits.models import Visit
+from webapp.visits.service import agency_ancestors
 
 HTMX = {"HX-Request": "true"}
 
@@ -474,3 +476,19 @@ def test_the_card_of_a_registered_visit_shows_the_merge_warning(
     page = client.get(f"/visits/{visit.public_id}")
     assert 'data-rule="merge.candidate"' in page.text
     assert "Join this visit" in page.text  # theirs can still be joined
+
+
+def test_agency_ancestors_walk_up_the_chain_only(db: Session, world: World, now: datetime) -> None:
+    """An agency's ancestors are its parent, the parent's parent ..., nothing beside them."""
+    town = make_agency(db, level=AgencyLevel.town, parent=world.county, now=now)
+    make_agency(db, level=AgencyLevel.town, parent=town, now=now)
+    db.commit()
+    parents = {a.id: a.parent_id for a in db.scalars(select(Agency))}
+    for agency_id in parents:
+        expected: set[int] = set()
+        current = parents[agency_id]
+        while current is not None:
+            expected.add(current)
+            current = parents[current]
+        assert agency_ancestors(db, agency_id) == expected
+    assert any(len(agency_ancestors(db, a)) >= 2 for a in parents)

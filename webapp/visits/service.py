@@ -200,14 +200,14 @@ def _year_bounds(value: datetime) -> tuple[datetime, datetime]:
 
 
 def agency_ancestors(session: Session, agency_id: int) -> set[int]:
-    """The agencies above `agency_id` (its parent, the parent's parent, ...)."""
-    parents = {aid: parent for aid, parent in session.execute(select(Agency.id, Agency.parent_id))}
-    found: set[int] = set()
-    current = parents.get(agency_id)
-    while current is not None and current not in found:
-        found.add(current)
-        current = parents.get(current)
-    return found
+    """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
+    query up the chain (a province has thousands of agencies; the chain is a few)."""
+    up = (
+        select(Agency.parent_id.label("id")).where(Agency.id == agency_id).cte("up", recursive=True)
+    )
+    # UNION, not UNION ALL: a (corrupt) cycle ends instead of looping.
+    up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
+    return {aid for aid in session.scalars(select(up.c.id)) if aid is not None}
 
 
 def is_case_driven(visit: Visit) -> bool:
