@@ -18,14 +18,20 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from webapp.auth.deps import LoginRequired, login_url
+from webapp.auth.deps import SAFE_METHODS, LoginRequired, login_url
 from webapp.clock import Clock, SystemClock
 from webapp.config import Settings, get_settings
 from webapp.db import WRITE, make_engine, make_sessionmaker
 from webapp.errors import DomainError
 from webapp.privacy import install_log_redaction
 from webapp.web import LANGUAGES, N_, is_htmx, negotiate_lang, render, translate
+
+# State-changing requests let into the app at once on SQLite (see WriteAdmission): enough
+# to overlap one request's reading and answering with the next one's write, far below the
+# worker threads (40).
+SQLITE_WRITES_IN_PROGRESS = 8
 
 log = logging.getLogger("webapp")
 _PASS_IN_URL = re.compile(r"([?&](?:p|c)=)[^&\s]+")
@@ -218,6 +224,27 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         return response
 
 
+class WriteAdmission:
+    """SQLite: at most `limit` state-changing requests of this process in progress at once;
+    the others wait here, on the event loop, holding no worker thread.
+
+    SQLite writes one at a time anyway. Without this, a burst (50 confirmations at once)
+    filled every worker thread with requests waiting for the write turn, while the request
+    holding it waited for a free thread to finish its answer: all stalled until the busy
+    timeout (measured by `make bench`). With it, threads are always left for the holder."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.turns = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        async with self.turns:
+            await self.app(scope, receive, send)
+
+
 async def _sweep_loop(app: FastAPI, interval: int) -> None:
     from webapp.findings import service as findings_service
     from webapp.supervision import service as supervision_service
@@ -270,6 +297,8 @@ def create_app(
     app.state.languages = LANGUAGES
 
     _install_middleware(app, settings)
+    if engine.dialect.name == "sqlite":
+        app.add_middleware(WriteAdmission, limit=SQLITE_WRITES_IN_PROGRESS)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

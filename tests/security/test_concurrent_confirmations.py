@@ -117,3 +117,42 @@ def test_one_request_sent_twice_at_once_gets_one_answer(live: LiveServer) -> Non
     assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
     assert answers[0].json() == answers[1].json()
     assert _confirmations(live, visit_id) == (1, 0)  # one scan, not a refused second one
+
+
+BURST = 50
+
+
+def test_a_burst_of_confirmations_is_served_in_turn_not_timed_out(live: LiveServer) -> None:
+    """50 managers' confirmations of 50 visits at once on one process (SQLite: one writer):
+    every one answered 201 within seconds. Before the write admission, the requests waiting
+    for the write turn took every worker thread while the one holding it waited for a thread
+    to finish its answer: all stalled until the busy timeout and answered 503."""
+    urls = [_visit_and_pass(live)[1] for _ in range(BURST)]
+    token = _token(live)
+    barrier = threading.Barrier(BURST)
+    answers: list[int] = []
+    errors: list[BaseException] = []
+
+    def confirm(url: str) -> None:
+        try:
+            with httpx.Client(timeout=60) as client:
+                barrier.wait(timeout=30)
+                answer = client.post(
+                    f"{live.url}/api/v1/checkins", headers=token, json={"pass": url}
+                )
+                answers.append(answer.status_code)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=confirm, args=(url,)) for url in urls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(answers) == [201] * BURST
+    with make_sessionmaker(live.engine)() as session:
+        confirmed = session.scalar(
+            select(func.count()).select_from(Visit).where(Visit.confirmed_at.is_not(None))
+        )
+    assert confirmed == BURST

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -28,13 +28,21 @@ def session_cookie_name(settings: Settings) -> str:
     return "__Host-session" if settings.cookie_secure else "session"
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request; a state-changing request takes SQLite's write lock at
-    BEGIN (see webapp.db.WRITE) on every transaction it opens."""
+    BEGIN (see webapp.db.WRITE) on every transaction it opens.
+
+    Async on purpose: the session is then closed on the event loop, not in the thread pool.
+    A request that still holds the write turn (a read after its commit) must give it back
+    without waiting for a free worker thread — under a burst every thread may be waiting
+    for that very turn (measured: 50 clients confirming at once ran into 10 s timeouts)."""
     state = request.app.state
     bind = state.write_engine if request.method not in SAFE_METHODS else state.engine
-    with state.sessionmaker(bind=bind) as session:
+    session = state.sessionmaker(bind=bind)
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def get_now(request: Request) -> datetime:

@@ -136,7 +136,21 @@ class Authenticated:
 def resolve_session(
     session: Session, *, token: str, kind: str, now: datetime, settings: Settings
 ) -> Authenticated | None:
-    """The signed-in user behind a cookie or bearer secret, if the session still holds."""
+    """The signed-in user behind a cookie or bearer secret, if the session still holds.
+
+    Ends its own transaction: the request's use case begins its own. (On SQLite a state-
+    changing request reads under the write turn; holding it from this lookup while the
+    request waits for a worker thread for its endpoint stalled every writer under a burst.)"""
+    try:
+        return _resolve_session(session, token=token, kind=kind, now=now, settings=settings)
+    finally:
+        if session.in_transaction():
+            session.commit()
+
+
+def _resolve_session(
+    session: Session, *, token: str, kind: str, now: datetime, settings: Settings
+) -> Authenticated | None:
     if not token or len(token) > 200:
         return None
     row = session.get(UserSession, security.session_id_of(token))
@@ -151,7 +165,6 @@ def resolve_session(
         session.execute(
             update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now)
         )
-        session.commit()
     return Authenticated(user=user, session_id=row.id)
 
 
