@@ -44,6 +44,18 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
+def _set_pre_session(response: Response, pre: str, settings: Settings) -> None:
+    """The pre-session cookie that binds a signed-out form's CSRF token (sign-in, preferences)."""
+    response.set_cookie(
+        PRE_SESSION_COOKIE,
+        pre,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        max_age=3600,
+    )
+
+
 def _login_page(
     request: Request,
     settings: Settings,
@@ -65,14 +77,7 @@ def _login_page(
         },
         status_code=status_code,
     )
-    response.set_cookie(
-        PRE_SESSION_COOKIE,
-        pre,
-        httponly=True,
-        secure=settings.cookie_secure,
-        samesite="lax",
-        max_age=3600,
-    )
+    _set_pre_session(response, pre, settings)
     return response
 
 
@@ -180,14 +185,7 @@ def preferences(
         context["csrf_token"] = security.csrf_token_for(settings.secret_key, "pre:" + pre)
     response = render(request, "auth/preferences.html", context)
     if pre is not None:
-        response.set_cookie(
-            PRE_SESSION_COOKIE,
-            pre,
-            httponly=True,
-            secure=settings.cookie_secure,
-            samesite="lax",
-            max_age=3600,
-        )
+        _set_pre_session(response, pre, settings)
     return response
 
 
