@@ -123,18 +123,11 @@ def triggers(session: Session) -> list[tuple[str, str]]:
     return [(str(name), str(table)) for name, table in rows]
 
 
-def drop_triggers(session: Session) -> None:
-    """Drop every trigger (tests of rendering that must write over evidence rows)."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    for name, table in triggers(session):
-        on = f' ON "{table}"' if postgresql else ""
-        session.execute(text(f'DROP TRIGGER "{name}"{on}'))
-
-
-def unguard(session: Session, table: str) -> None:
-    """Drop one table's append-only guards (tests that play the attacker with SQL access)."""
+def unguard(session: Session, table: str | None = None) -> None:
+    """Drop the append-only guards of one table, or of every table (tests that play the
+    attacker with SQL access, or that must write over evidence rows to test rendering)."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     for name, on_table in triggers(session):
-        if on_table == table:
-            on = f' ON "{table}"' if postgresql else ""
+        if table is None or on_table == table:
+            on = f' ON "{on_table}"' if postgresql else ""
             session.execute(text(f'DROP TRIGGER "{name}"{on}'))

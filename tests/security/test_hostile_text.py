@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.dbs import drop_triggers
+from tests.dbs import unguard
 from tests.factories import World, login, make_flag, make_scan, make_visit
 from tests.live import app_routes
 from webapp.checkin.models import UnregisteredReport
@@ -138,7 +138,7 @@ def _hostile(table: str, column: str, postgresql: bool) -> str:
 def _poison(db: Session) -> None:
     """Overwrite every user-entered text with the payload (the test database's evidence
     guards are dropped first: this is a test of rendering, not of the guards)."""
-    drop_triggers(db)
+    unguard(db)
     postgresql = db.get_bind().dialect.name == "postgresql"
     for table, columns in USER_TEXT.items():
         sets = ", ".join(f"{c} = {_hostile(table, c, postgresql)}" for c in columns)

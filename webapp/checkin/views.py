@@ -24,7 +24,6 @@ from webapp.auth.deps import (
 )
 from webapp.checkin import service
 from webapp.checkin.passes import SCAN_PATH
-from webapp.config import Settings
 from webapp.enums import Role
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
@@ -152,7 +151,6 @@ def _report_form(
     errors: list[ShownError] | None = None,
     status_code: int = 200,
     now: datetime,
-    settings: Settings,
 ) -> Response:
     zone = display_zone(request)
     return render(
@@ -180,9 +178,7 @@ def _parse_local(text: str, zone: ZoneInfo) -> datetime | None:
 
 
 @router.get("/reports/new")
-def report_new(
-    request: Request, db: DB, now: Now, settings: SettingsDep, user: WebUser
-) -> Response:
+def report_new(request: Request, db: DB, now: Now, user: WebUser) -> Response:
     service.check_can_report(actor=user)
     zone = display_zone(request)
     values = {
@@ -190,7 +186,7 @@ def report_new(
         "who": "",
         "what_they_said": "",
     }
-    return _report_form(request, values=values, now=now, settings=settings)
+    return _report_form(request, values=values, now=now)
 
 
 @router.post("/reports")
@@ -198,7 +194,6 @@ def report_create(
     request: Request,
     db: DB,
     now: Now,
-    settings: SettingsDep,
     user: WebUser,
     occurred_at: Annotated[str, Form()] = "",
     who: Annotated[str, Form()] = "",
@@ -223,6 +218,5 @@ def report_create(
             errors=shown_errors(request, exc.errors),
             status_code=422,
             now=now,
-            settings=settings,
         )
     return RedirectResponse("/enterprise?reported=1", status_code=303)
