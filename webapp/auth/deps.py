@@ -50,12 +50,19 @@ def get_now(request: Request) -> datetime:
     return now
 
 
+async def _now(request: Request) -> datetime:
+    # Async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request
+    # for nothing that blocks (under a burst, a wait for a free thread).
+    return get_now(request)
+
+
 DB = Annotated[Session, Depends(get_db)]
-Now = Annotated[datetime, Depends(get_now)]
+Now = Annotated[datetime, Depends(_now)]
 
 
-def app_settings(request: Request) -> Settings:
-    """The settings the app was created with (tests and servers may each have their own)."""
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (tests and servers may each have their own).
+    Async for the same reason as `_now`."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -118,7 +125,12 @@ def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
     found = None
     if scheme.lower() == "bearer" and token:
         found = auth_service.resolve_session(
-            db, token=token.strip(), kind="api", now=now, settings=settings
+            db,
+            token=token.strip(),
+            kind="api",
+            now=now,
+            settings=settings,
+            touch_with_next_write=request.method not in SAFE_METHODS,
         )
     if found is None:
         raise DomainError(

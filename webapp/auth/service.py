@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from webapp.audit import service as audit
 from webapp.auth import security
@@ -22,6 +22,17 @@ log = logging.getLogger("webapp.auth")
 
 # Touch last_seen_at at most this often: every request writing would serialise reads.
 _TOUCH_EVERY = timedelta(minutes=1)
+# The session lookup reads in a plain transaction even in a state-changing request's session
+# (whose every BEGIN otherwise asks for SQLite's write turn, webapp.db.WRITE): a request
+# queues for that turn once, for its use case, not also for its sign-in check.
+_READ_ONLY = {"sqlite_write": False}
+# The session row with its user, in one statement (built once: building costs more than
+# running it).
+_SESSION_WITH_USER = (
+    select(UserSession)
+    .options(joinedload(UserSession.user, innerjoin=True))
+    .where(UserSession.id == bindparam("session_id"))
+)
 
 
 def _failures_since(session: Session, column: Any, value: str, since: datetime) -> int:
@@ -134,7 +145,13 @@ class Authenticated:
 
 
 def resolve_session(
-    session: Session, *, token: str, kind: str, now: datetime, settings: Settings
+    session: Session,
+    *,
+    token: str,
+    kind: str,
+    now: datetime,
+    settings: Settings,
+    touch_with_next_write: bool = False,
 ) -> Authenticated | None:
     """The signed-in user behind a cookie or bearer secret, if the session still holds.
 
@@ -142,18 +159,33 @@ def resolve_session(
     changing request reads under the write turn; holding it from this lookup while the
     request waits for a worker thread for its endpoint stalled every writer under a burst.)"""
     try:
-        return _resolve_session(session, token=token, kind=kind, now=now, settings=settings)
+        if not session.in_transaction():
+            session.connection(execution_options=_READ_ONLY)
+        return _resolve_session(
+            session,
+            token=token,
+            kind=kind,
+            now=now,
+            settings=settings,
+            touch_with_next_write=touch_with_next_write,
+        )
     finally:
         if session.in_transaction():
             session.commit()
 
 
 def _resolve_session(
-    session: Session, *, token: str, kind: str, now: datetime, settings: Settings
+    session: Session,
+    *,
+    token: str,
+    kind: str,
+    now: datetime,
+    settings: Settings,
+    touch_with_next_write: bool,
 ) -> Authenticated | None:
     if not token or len(token) > 200:
         return None
-    row = session.get(UserSession, security.session_id_of(token))
+    row = session.scalar(_SESSION_WITH_USER, {"session_id": security.session_id_of(token)})
     if row is None or row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
         return None
     if kind == "web" and now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
@@ -161,11 +193,25 @@ def _resolve_session(
     user = row.user
     if not user.is_active:
         return None
+    found = Authenticated(user=user, session_id=row.id)
     if now - row.last_seen_at > _TOUCH_EVERY:
-        session.execute(
-            update(UserSession).where(UserSession.id == row.id).values(last_seen_at=now)
-        )
-    return Authenticated(user=user, session_id=row.id)
+        touch = update(UserSession).where(UserSession.id == found.session_id)
+        touch = touch.values(last_seen_at=now)
+        if touch_with_next_write:
+            # A state-changing request: the touch rides in its use case's write transaction
+            # (one write turn and one commit per request, not two). Lost if that transaction
+            # rolls back; the next request then touches again.
+            def _touch(_session: Session, _transaction: Any, connection: Any) -> None:
+                connection.execute(touch)
+
+            event.listen(session, "after_begin", _touch, once=True)
+        else:
+            # A write: end the read, then write in a transaction of its own (on SQLite under
+            # the write turn, not by upgrading a read transaction, which may fail at once).
+            session.commit()
+            begin_write(session)
+            session.execute(touch)
+    return found
 
 
 def end_session(session: Session, *, session_id: str, actor_id: int, now: datetime) -> None:

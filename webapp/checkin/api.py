@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 
 from webapp.auth.deps import DB, ApiUser, Now, SettingsDep
 from webapp.checkin import service
@@ -38,8 +38,12 @@ _REFUSAL_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def visit_out(visit: Visit, *, now: datetime) -> VisitOut:
-    card = visits_service.visit_card(visit, now=now)
+def visit_out(
+    visit: Visit, *, now: datetime, card: visits_service.VisitCard | None = None
+) -> VisitOut:
+    """The visit as its enterprise sees it; from `card` when the caller has it built."""
+    if card is None:
+        card = visits_service.visit_card(visit, now=now)
     return VisitOut(
         public_id=card.public_id,
         status=card.status,
@@ -97,7 +101,7 @@ def checkin(
     settings: SettingsDep,
     user: ApiUser,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> CheckinOut:
+) -> Response:
     """A safety manager's confirming scan. A refusal answers problem+json with its stable
     `code` after the refused scan has been recorded. A retry with the same `Idempotency-Key`
     gets the first answer again."""
@@ -114,13 +118,16 @@ def checkin(
         raise DomainError(result.reason_code, result.message, **result.params)
     assert result.visit is not None
     assert result.confirmed_at is not None
-    return CheckinOut(
+    answer = CheckinOut(
         scan_id=result.scan_id,
         outcome=result.outcome,
         confirmed_at=result.confirmed_at,
         message=translate(request.state.lang, result.message, result.params),
-        visit=visit_out(result.visit, now=now),
+        visit=visit_out(result.visit, now=now, card=result.card),
     )
+    # Sent as built (it is a CheckinOut already): returned as a model, FastAPI would
+    # validate it a second time against the response model, in its thread pool.
+    return Response(answer.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.post("/unregistered-reports", status_code=201, response_model=ReportOut)

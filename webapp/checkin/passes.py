@@ -10,12 +10,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp.auth import security
@@ -105,8 +106,42 @@ def _token_from(text: str) -> tuple[str, str]:
     return "code", text
 
 
-def identify(session: Session, presented: str, *, now: datetime, settings: Settings) -> Presented:
-    """Read-only: find and verify the presented pass. Never raises for a bad pass."""
+class VisitLookups(NamedTuple):
+    """The two statements that find a pass's visit, by its public id and by its short
+    code's prefix, each with one bound parameter `value`. Built once (building a statement
+    costs more than running a cached one)."""
+
+    by_public_id: Select[Visit]
+    by_code_prefix: Select[Visit]
+
+    @classmethod
+    def build(cls, *, lock: bool = False, options: tuple[Any, ...] = ()) -> VisitLookups:
+        """`lock`: FOR UPDATE and read afresh (the session may hold an older copy); OF
+        visits, so the eager joins in `options` lock nothing else."""
+
+        def lookup(column: Any) -> Select[Visit]:
+            query = select(Visit).where(column == bindparam("value")).options(*options)
+            if lock:
+                query = query.with_for_update(of=Visit)
+                query = query.execution_options(populate_existing=True)
+            return query
+
+        return cls(lookup(Visit.public_id), lookup(Visit.code_prefix))
+
+
+READ_LOOKUPS = VisitLookups.build()
+
+
+def identify(
+    session: Session,
+    presented: str,
+    *,
+    now: datetime,
+    settings: Settings,
+    lookups: VisitLookups = READ_LOOKUPS,
+) -> Presented:
+    """Find and verify the presented pass. Never raises for a bad pass. Reads only; a
+    confirming scan passes `lookups` that lock the visit and load what it will read."""
     presented = presented[: security.MAX_PASS_TOKEN_LENGTH + 200]
     kind, value = _token_from(presented)
     digest = security.digest(presented.strip())
@@ -115,7 +150,7 @@ def identify(session: Session, presented: str, *, now: datetime, settings: Setti
         if code is None:
             return Presented(kind, digest, None, "pass_invalid")
         prefix = code[: security.CODE_PREFIX_LENGTH]
-        visit = session.scalar(select(Visit).where(Visit.code_prefix == prefix))
+        visit = session.scalar(lookups.by_code_prefix, {"value": prefix})
         if visit is None:
             return Presented(kind, digest, None, "pass_invalid")
         try:
@@ -134,7 +169,7 @@ def identify(session: Session, presented: str, *, now: datetime, settings: Setti
         return Presented(kind, digest, visit, None)
 
     public_id = security.peek_pass_visit(value)
-    visit = session.scalar(select(Visit).where(Visit.public_id == public_id)) if public_id else None
+    visit = session.scalar(lookups.by_public_id, {"value": public_id}) if public_id else None
     if visit is None:
         return Presented(kind, digest, None, "pass_invalid")
     try:

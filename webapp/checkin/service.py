@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import idempotency, rules
 from webapp.agencies.models import Inspector
@@ -30,10 +31,19 @@ from webapp.config import Settings
 from webapp.db import begin_write
 from webapp.enterprises.models import Enterprise
 from webapp.enums import Approval, Role, ScanOutcome, VisitStatus
-from webapp.errors import STATUS_BY_CODE, FieldError, forbidden, not_found, validation_error
+from webapp.errors import (
+    STATUS_BY_CODE,
+    FieldError,
+    LocalTime,
+    forbidden,
+    not_found,
+    validation_error,
+)
+from webapp.items.models import InspectionItem
+from webapp.plans.models import PlanEntry
 from webapp.supervision.flags import raise_flag
 from webapp.visits import service as visits_service
-from webapp.visits.models import Visit, VisitDecision, VisitInspector
+from webapp.visits.models import Visit, VisitDecision, VisitInspector, visit_items
 from webapp.web import N_
 
 IDEMPOTENCY_SCOPE = "checkin"
@@ -119,6 +129,9 @@ class ScanResult:
     # Only when the scanning manager may see it (their own enterprise's genuine pass).
     visit: Visit | None
     replayed: bool = False
+    # The confirmed visit's card, built in the confirming transaction (None on a refusal or
+    # a replay: build it from `visit`).
+    card: visits_service.VisitCard | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -165,11 +178,8 @@ def _manager(actor: User) -> int:
 
 def _local(value: datetime, settings: Settings, now: datetime) -> str:
     """A time as a person reads it: `10:02` today, `2026-11-15 10:02` another day."""
-    zone = ZoneInfo(settings.timezone)
-    local = value.astimezone(zone)
-    if local.date() == now.astimezone(zone).date():
-        return local.strftime("%H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
+    # Reads in the office's zone; a page or answer shows it in the reader's (LocalTime).
+    return LocalTime(value, now=now, zone=ZoneInfo(settings.timezone))
 
 
 def _refusal_params(
@@ -375,16 +385,10 @@ def scan_pass(
         session.rollback()
         return replay
 
-    found = passes.identify(session, presented, now=now, settings=settings)
-    visit: Visit | None = None
-    if found.visit is not None:
-        # Lock the visit: two confirmations of one pass run one after the other.
-        visit = session.scalar(
-            select(Visit)
-            .where(Visit.id == found.visit.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+    # The visit is read once, locked (two confirmations of one pass run one after the other)
+    # and with all that the rules and the answer read of it.
+    found = passes.identify(session, presented, now=now, settings=settings, lookups=_CONFIRMING)
+    visit = found.visit
     reason = found.refusal
     if reason is None:
         if visit is None:
@@ -444,12 +448,56 @@ def scan_pass(
     return result
 
 
+def _confirming_loads() -> list[Any]:
+    """What a confirmation reads of its visit, loaded with it in two statements (the visit
+    with its agency, enterprise and plan entry; its team with their inspectors, agencies and
+    credentials) instead of one lazy load each. The items: `_load_items`."""
+    return [
+        joinedload(Visit.agency, innerjoin=True),
+        joinedload(Visit.enterprise, innerjoin=True),
+        joinedload(Visit.plan_entry).joinedload(PlanEntry.plan),
+        selectinload(Visit.team)
+        .joinedload(VisitInspector.inspector, innerjoin=True)
+        .options(
+            joinedload(Inspector.agency, innerjoin=True),
+            joinedload(Inspector.credentials),
+        ),
+    ]
+
+
+_CONFIRMING = passes.VisitLookups.build(lock=True, options=tuple(_confirming_loads()))
+_ITEMS = (
+    select(InspectionItem, visit_items.c.agency_id)
+    .join(visit_items, visit_items.c.item_id == InspectionItem.id)
+    .where(visit_items.c.visit_id == bindparam("visit_id"))
+    .order_by(InspectionItem.code)
+)
+
+
+def _load_items(session: Session, visit: Visit) -> dict[int, int | None]:
+    """The visit's items (into `visit.items`, in the relationship's order) and, in the same
+    statement, the agency covering each in a joint visit (what item_agencies reads)."""
+    rows = session.execute(_ITEMS, {"visit_id": visit.id}).all()
+    set_committed_value(visit, "items", [item for item, _agency in rows])
+    return {item.id: agency_id for item, agency_id in rows}
+
+
 def _confirm(
     session: Session, *, actor: User, visit: Visit, scan: Scan, now: datetime, settings: Settings
 ) -> ScanResult:
     visit.status = VisitStatus.confirmed
     visit.confirmed_at = now
     visit.confirmed_by_id = actor.id
+    covering = _load_items(session, visit)
+    findings = [
+        _extra_visit_finding(session, visit),
+        rules.short_notice(visit.registered_at, now, settings.short_notice_minutes),
+        *visits_service.confirmation_findings(
+            session, visit=visit, now=now, settings=settings, covering=covering
+        ),
+    ]
+    # The reads above come before the audit append: on PostgreSQL the append serialises
+    # every writer (the chain's lock) until the commit, so it is held as briefly as it can be.
     audit.record(
         session,
         actor_id=actor.id,
@@ -465,11 +513,6 @@ def _confirm(
             "device_time": scan.device_time.isoformat() if scan.device_time else None,
         },
     )
-    findings = [
-        _extra_visit_finding(session, visit),
-        rules.short_notice(visit.registered_at, now, settings.short_notice_minutes),
-        *visits_service.confirmation_findings(session, visit=visit, now=now, settings=settings),
-    ]
     for finding in findings:
         if finding is not None:
             raise_flag(
@@ -492,6 +535,8 @@ def _confirm(
         next_step="",
         confirmed_at=now,
         visit=visit,
+        # Built before the commit: the answer needs no read after it.
+        card=visits_service.visit_card(visit, now=now, settings=settings, covering=covering),
     )
 
 

@@ -113,7 +113,8 @@ def scan_confirm(
         "checkin/result.html",
         {
             "result": result,
-            "card": _card(result.visit, now),
+            # A confirmation brings its card, built before its commit.
+            "card": result.card or _card(result.visit, now),
             "show_enterprise": True,  # only ever the manager's own enterprise's visit
         },
         status_code=200 if result.confirmed else result.status_code,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from webapp import idempotency
@@ -199,15 +199,27 @@ def _year_bounds(value: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def agency_ancestors(session: Session, agency_id: int) -> set[int]:
-    """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
-    query up the chain (a province has thousands of agencies; the chain is a few)."""
+def _ancestors_statement() -> Select[int | None]:
     up = (
-        select(Agency.parent_id.label("id")).where(Agency.id == agency_id).cte("up", recursive=True)
+        select(Agency.parent_id.label("id"))
+        .where(Agency.id == bindparam("agency_id"))
+        .cte("up", recursive=True)
     )
     # UNION, not UNION ALL: a (corrupt) cycle ends instead of looping.
     up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
-    return {aid for aid in session.scalars(select(up.c.id)) if aid is not None}
+    return select(up.c.id)
+
+
+# Built once: building the recursive statement costs more than running it (every
+# confirmation asks).
+_ANCESTORS = _ancestors_statement()
+
+
+def agency_ancestors(session: Session, agency_id: int) -> set[int]:
+    """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
+    query up the chain (a province has thousands of agencies; the chain is a few)."""
+    rows = session.scalars(_ANCESTORS, {"agency_id": agency_id})
+    return {aid for aid in rows if aid is not None}
 
 
 def is_case_driven(visit: Visit) -> bool:
@@ -892,7 +904,13 @@ def photo_data_url(inspector: Inspector) -> str | None:
     return f"data:{inspector.photo_type};base64,{encoded}"
 
 
-def visit_card(visit: Visit, *, now: datetime, settings: Settings | None = None) -> VisitCard:
+def visit_card(
+    visit: Visit,
+    *,
+    now: datetime,
+    settings: Settings | None = None,
+    covering: dict[int, int | None] | None = None,
+) -> VisitCard:
     """Everything shown about a visit at the gate: team with credentials, agency (in a joint
     visit: each agency with its inspectors and the items it covers), checklist with legal
     basis, plan entry or extra reason, window, status, warnings."""
@@ -924,7 +942,8 @@ def visit_card(visit: Visit, *, now: datetime, settings: Settings | None = None)
                 joined_at=link.added_at,
             )
         )
-    covering = item_agencies(visit)
+    if covering is None:  # the caller may have read it already (item_agencies)
+        covering = item_agencies(visit)
     items: list[CardItem] = []
     facts: list[rules.ItemFact] = []
     for item in visit.items:
@@ -1034,7 +1053,12 @@ def visit_warnings(
 
 
 def confirmation_findings(
-    session: Session, *, visit: Visit, now: datetime, settings: Settings
+    session: Session,
+    *,
+    visit: Visit,
+    now: datetime,
+    settings: Settings,
+    covering: dict[int, int | None] | None = None,
 ) -> list[rules.Finding]:
     """The rules that flag a visit at its confirming scan, over the visit and the
     enterprise's other confirmed visits: merge candidate (another team confirmed in the
@@ -1051,7 +1075,8 @@ def confirmation_findings(
         with_entries=False,
     )
     fact = visit_fact(visit, ancestors=facts.ancestors, now=now)
-    covering = item_agencies(visit)
+    if covering is None:  # the caller may have read it already (item_agencies)
+        covering = item_agencies(visit)
     items = [item_fact(item, covering.get(item.id)) for item in visit.items]
     first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
     team = [team_member(m.inspector, first_day, last_day) for m in visit.team]
