@@ -289,6 +289,11 @@ def main() -> None:
     from webapp.config import get_settings
 
     get_settings.cache_clear()
+    # What a running app has loaded already (a plan import titles its new plans in the
+    # installation's language): not timed as part of an import.
+    from webapp.web import translations
+
+    translations(get_settings().default_locale)
     engines = os.environ.get("BENCH_IMPORT_ENGINES", "sqlite,postgresql").split(",")
     directory = Path(tempfile.mkdtemp(prefix="bench-import-"))
     try:

@@ -4,7 +4,9 @@ spreadsheet shows them, and a clear refusal for anything else."""
 from __future__ import annotations
 
 import codecs
-from datetime import date, datetime
+import io
+import zipfile
+from datetime import date, datetime, time
 
 import pytest
 
@@ -149,3 +151,89 @@ def test_months_in_the_forms_offices_write_them(text: str, expected: str | None)
 )
 def test_dates(text: str, expected: date | None) -> None:
     assert parse_date(text) == expected
+
+
+def _varied_workbook() -> bytes:
+    """Cells of every kind an office's workbook holds, not starting at A1."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["B3"] = "代码 / Code"
+    sheet["C3"] = "数 / Number"
+    sheet["D3"] = "日期 / Date"
+    sheet["E3"] = "其他 / Other"
+    sheet.append([None, "0012", 32058100001, datetime(2026, 12, 1), True])  # noqa: DTZ001
+    sheet.append([None, "913205001234567890", 2.5, date(2026, 1, 5), time(8, 30)])
+    sheet.append([None, 913205001234567890, 2.0, datetime(2026, 1, 5, 17, 45, 30), 0.1 + 0.2])  # noqa: DTZ001
+    sheet["B7"] = "=1+1"  # a formula without a cached value (as openpyxl writes it)
+    sheet.merge_cells("C8:E8")
+    sheet["C8"] = "合并 / merged"
+    sheet["B10"] = "\u3000尾行 "
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def test_both_xlsx_readers_give_the_same_text() -> None:
+    data = _varied_workbook()
+    assert readers._calamine_fits(data)
+    fast = readers._read_xlsx_calamine(data)
+    assert fast == readers._read_xlsx_openpyxl(data)
+    assert fast.headers == ["", "代码 / Code", "数 / Number", "日期 / Date", "其他 / Other"]
+    assert fast.rows == [
+        (4, ["", "0012", "32058100001", "2026-12-01", "true"]),
+        (5, ["", "913205001234567890", "2.5", "2026-01-05", "08:30:00"]),
+        # An 18-digit number (not text) is a float in the file: both read the same digits.
+        (6, ["", "913205001234567936", "2", "2026-01-05 17:45:30", "0.3"]),
+        (8, ["", "", "合并 / merged", "", ""]),
+        (10, ["", "尾行", "", "", ""]),
+    ]
+    assert readers.read_sheet(data, "x.xlsx") == fast
+
+
+def test_a_sheet_too_large_for_the_fast_reader_is_read_by_openpyxl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = xlsx_bytes([["h", "i"], ["a", "b"], *[[None, None]] * 10, [None, None, None, "far"]])
+    assert readers._calamine_fits(data)
+    monkeypatch.setattr(readers, "MAX_GRID_CELLS", 20)  # the grid is 13 rows x 4 columns
+    assert not readers._calamine_fits(data)
+    sheet = readers.read_sheet(data, "x.xlsx")
+    assert sheet.rows == [(2, ["a", "b", "", ""]), (13, ["", "", "", "far"])]
+
+
+def test_a_stray_cell_far_away_does_not_reach_the_fast_reader() -> None:
+    # A cell at XFD1048576: calamine would build a grid of 17 billion cells.
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet["A1"] = "h"
+    sheet["XFD1048576"] = "x"
+    out = io.BytesIO()
+    workbook.save(out)
+    assert not readers._calamine_fits(out.getvalue())
+
+
+def test_error_cells_keep_their_text() -> None:
+    # openpyxl stores "#DIV/0!" as an error cell; calamine would read it as empty.
+    data = xlsx_bytes([["h", "i"], ["#DIV/0!", "b"]])
+    assert not readers._calamine_fits(data)
+    assert readers.read_sheet(data, "x.xlsx").rows == [(2, ["#DIV/0!", "b"])]
+
+
+def test_a_damaged_sheet_is_refused_by_either_reader() -> None:
+    data = xlsx_bytes([["h"], ["v"]])
+    broken = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = body[: len(body) // 2]  # cut in the middle of the XML
+            target.writestr(info, body)
+    with pytest.raises(DomainError) as caught:
+        readers.read_sheet(broken.getvalue(), "x.xlsx")
+    assert caught.value.code == "import_file_unreadable"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from webapp.audit.models import AuditEvent
@@ -68,6 +68,60 @@ def record(
     session.add(event)
     session.flush()
     return event
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for `record_many`: what `record` takes, without the session and clock."""
+
+    action: str
+    object_type: str
+    object_id: int | str
+    data: dict[str, Any]
+
+
+def record_many(
+    session: Session, *, actor_id: int | None, now: datetime, events: list[NewEvent]
+) -> None:
+    """Append several events in the caller's transaction, chained exactly as `record` would
+    chain them one by one, in three statements instead of four per event (bulk imports)."""
+    if not events:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+    session.flush()
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    prev = prev or GENESIS
+    values = []
+    for new in events:
+        event = AuditEvent(
+            occurred_at=now,
+            actor_id=actor_id,
+            action=new.action,
+            object_type=new.object_type,
+            object_id=str(new.object_id),
+            visit_id=None,
+            data=canonical(new.data),
+            prev_hash=prev,
+        )
+        prev = _entry_hash(event.prev_hash, event)
+        values.append(
+            {
+                "occurred_at": now,
+                "actor_id": actor_id,
+                "action": event.action,
+                "object_type": event.object_type,
+                "object_id": event.object_id,
+                "visit_id": None,
+                "data": event.data,
+                "prev_hash": event.prev_hash,
+                "hash": prev,
+            }
+        )
+    # One executemany of Core rows, in order: the ids ascend as the chain does.
+    table = AuditEvent.__table__
+    assert isinstance(table, Table)
+    session.execute(insert(table), values)
 
 
 @dataclass(frozen=True)

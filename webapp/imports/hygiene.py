@@ -12,13 +12,12 @@ from sqlalchemy.orm import Session
 from webapp.agencies.models import Agency
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, PlanKind
+from webapp.imports.diff import among, batches
 from webapp.plans.models import Plan, PlanEntry
 from webapp.rules import Finding
 from webapp.rules.plan import PlannedEntry, plan_duplicates
 from webapp.supervision.flags import raise_flag
 from webapp.supervision.models import Flag
-
-_CHUNK = 500
 
 
 def entry_facts(
@@ -44,12 +43,13 @@ def entry_facts(
     )
     facts: list[PlannedEntry] = []
     if enterprise_ids is None:
-        batches: list[Sequence[int] | None] = [None]
+        lists: list[list[int] | None] = [None]
     else:
-        wanted = sorted(set(enterprise_ids))
-        batches = [wanted[i : i + _CHUNK] for i in range(0, len(wanted), _CHUNK)]
-    for batch in batches:
-        query = stmt if batch is None else stmt.where(PlanEntry.enterprise_id.in_(batch))
+        lists = list(batches(session, sorted(set(enterprise_ids))))
+    for batch in lists:
+        query = (
+            stmt if batch is None else stmt.where(among(session, PlanEntry.enterprise_id, batch))
+        )
         for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in session.execute(
             query
         ):

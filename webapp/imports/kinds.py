@@ -4,12 +4,14 @@ checked against (agency codes, item codes, enterprises) come in a `Context`."""
 
 from __future__ import annotations
 
+import operator
 import random
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from webapp.enterprises import uscc as uscc_codes
@@ -72,6 +74,7 @@ class KindSpec:
 # --- normalising text -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # a file repeats its few class and grade spellings on every row
 def squash(text: str) -> str:
     """For comparing names: full-width to ASCII, case folded, no spaces."""
     return "".join(unicodedata.normalize("NFKC", text).casefold().split())
@@ -344,14 +347,44 @@ ENTERPRISE_COLUMNS = (
 )
 
 
+_USCC_SPACES = str.maketrans("", "", " -\t")
+_USCC_CHARS = frozenset(uscc_codes.ALPHABET)
+_USCC_VALUE = uscc_codes.VALUES.__getitem__
+
+
+def _valid_ascii_uscc(raw: str) -> str | None:
+    """The normalised code when `raw` is a plain ASCII valid code (what nearly every row
+    of a file holds), without the general path's Unicode normalisation; else None."""
+    if not raw.isascii():
+        return None  # full-width characters: the general path normalises them
+    code = raw.translate(_USCC_SPACES).upper()
+    if len(code) != uscc_codes.LENGTH or not _USCC_CHARS.issuperset(code):
+        return None
+    # uscc.check_character's weighted sum, with C-level iteration (no generator per row).
+    total = sum(map(operator.mul, map(_USCC_VALUE, code[:17]), uscc_codes.WEIGHTS))
+    if code[17] != uscc_codes.ALPHABET[(31 - total % 31) % 31]:
+        return None
+    return code
+
+
+def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bool]:
+    """The normalised credit code of a row and whether it is a valid code (a missing or
+    bad one is an error in `errors`)."""
+    raw_code = _required(cells, "uscc", errors)
+    if not raw_code:
+        return "", False
+    fast = _valid_ascii_uscc(raw_code)
+    if fast is not None:
+        return fast, True
+    problem = uscc_codes.problem(raw_code)
+    if problem is not None:
+        errors.append(FieldError("uscc", problem.message, **problem.params))
+    return uscc_codes.normalize(raw_code), problem is None
+
+
 def parse_enterprise(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
-    raw_code = _required(cells, "uscc", errors)
-    code = uscc_codes.normalize(raw_code)
-    if raw_code:
-        problem = uscc_codes.problem(raw_code)
-        if problem is not None:
-            errors.append(FieldError("uscc", problem.message, **problem.params))
+    code, _ = _uscc_cell(cells, errors)
     row: Row = {"uscc": code}
     row["name"] = _max_length(_required(cells, "name", errors), "name", 200, errors)
     if "address" in cells:
@@ -548,21 +581,16 @@ PLAN_COLUMNS = (
 
 def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
-    raw_code = _required(cells, "uscc", errors)
-    code = uscc_codes.normalize(raw_code)
-    if raw_code:
-        problem = uscc_codes.problem(raw_code)
-        if problem is not None:
-            errors.append(FieldError("uscc", problem.message, **problem.params))
-        elif code not in ctx.enterprises:
-            errors.append(
-                FieldError(
-                    "uscc",
-                    "Enterprise with credit code %(code)s not found: import or add the "
-                    "enterprise first.",
-                    code=code,
-                )
+    code, valid = _uscc_cell(cells, errors)
+    if valid and code not in ctx.enterprises:
+        errors.append(
+            FieldError(
+                "uscc",
+                "Enterprise with credit code %(code)s not found: import or add the "
+                "enterprise first.",
+                code=code,
             )
+        )
     raw_month = _required(cells, "month", errors)
     month = parse_month(raw_month, ctx.year) if raw_month else None
     if raw_month and month is None:

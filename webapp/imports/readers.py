@@ -1,14 +1,16 @@
-"""Reading a spreadsheet into text cells: XLSX (openpyxl, read-only) or CSV in UTF-8 (with
-or without BOM), GB18030 (what Chinese offices' Excel still exports) or UTF-16 (Excel's
-"Unicode text"). Every cell becomes a stripped string; a bad file is a DomainError that
-says what to do, never a traceback."""
+"""Reading a spreadsheet into text cells: XLSX (python-calamine, or openpyxl read-only)
+or CSV in UTF-8 (with or without BOM), GB18030 (what Chinese offices' Excel still
+exports) or UTF-16 (Excel's "Unicode text"). Every cell becomes a stripped string; a bad
+file is a DomainError that says what to do, never a traceback."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -37,6 +39,8 @@ class Sheet:
 def cell_text(value: object) -> str:
     """A cell's value as the text a person typed: whole numbers without ".0", dates as
     YYYY-MM-DD, and stray whitespace (including full-width spaces) removed."""
+    if isinstance(value, str):  # most cells: first
+        return value.replace("\u3000", " ").strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -101,7 +105,104 @@ def _unreadable_xlsx() -> DomainError:
     )
 
 
+# python-calamine (Rust) reads a sheet ten times faster than openpyxl, but builds the whole
+# grid from A1 to the last cell in memory (a stray cell at XFD1048576 would ask for
+# terabytes and abort the process). It reads a file only when its sheets' cell references
+# prove the grid small and its cells plain; openpyxl (streaming) reads every other file.
+MAX_GRID_CELLS = 4_000_000
+MAX_SHEET_XML = 128 * 1024 * 1024
+_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
+_CELL_COLUMN = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
+# Cells calamine reads differently or that the reference scan cannot place: error values
+# (openpyxl gives their text, e.g. "#DIV/0!") and prefixed element names (<x:c ...>).
+# Plain substring tests (fast); the same bytes in a cell's text only cost the fast path.
+_ODD_CELLS = (b't="e"', b":c ", b":c>", b":c/>")
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + ch - 64
+    return number
+
+
+def _calamine_fits(data: bytes) -> bool:
+    """Whether every worksheet of the file is plain and its grid (A1 to the last cell)
+    has at most MAX_GRID_CELLS cells."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sheets = [
+                info
+                for info in archive.infolist()
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+            ]
+            if not sheets or any(info.file_size > MAX_SHEET_XML for info in sheets):
+                return False
+            for info in sheets:
+                xml = archive.read(info)
+                if any(odd in xml for odd in _ODD_CELLS):
+                    return False
+                rows = _CELL_ROW.findall(xml)
+                cells = xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/>")
+                if len(rows) != cells:
+                    return False  # a cell without a leading reference: not placed here
+                if rows:
+                    columns = set(_CELL_COLUMN.findall(xml))
+                    width = max(_column_number(c) for c in columns)
+                    if width * max(map(int, rows)) > MAX_GRID_CELLS:
+                        return False
+    except Exception:  # openpyxl then reads it, or says what is wrong
+        return False
+    return True
+
+
 def _read_xlsx(data: bytes) -> Sheet:
+    if _calamine_fits(data):
+        return _read_xlsx_calamine(data)
+    return _read_xlsx_openpyxl(data)
+
+
+def _read_xlsx_calamine(data: bytes) -> Sheet:
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        try:
+            # The first worksheet, as openpyxl's `worksheets[0]` (chart sheets are not).
+            index = next(
+                i
+                for i, meta in enumerate(workbook.sheets_metadata)
+                if meta.typ == SheetTypeEnum.WorkSheet
+            )
+            # From A1 (not from the first cell with data): line numbers are the sheet's.
+            grid = workbook.get_sheet_by_index(index).to_python(skip_empty_area=False)
+        finally:
+            workbook.close()
+    except Exception as exc:
+        raise _unreadable_xlsx() from exc
+    return _sheet("xlsx", grid)
+
+
+def _sheet(format_: str, grid: Iterable[Iterable[object]]) -> Sheet:
+    """The header row (the first with text) and the data rows with text, numbered as the
+    spreadsheet numbers them."""
+    headers: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for line, values in enumerate(grid, start=1):
+        cells = [cell_text(v) for v in values]
+        if headers is None:
+            if not any(cells):
+                continue  # blank lines above the header row
+            headers = cells
+            continue
+        if any(cells):
+            rows.append((line, cells))
+    if headers is None:
+        raise DomainError("import_empty", "The file is empty.", field="file")
+    return Sheet(format_, headers, rows)
+
+
+def _read_xlsx_openpyxl(data: bytes) -> Sheet:
     from openpyxl import load_workbook
 
     try:
@@ -114,27 +215,14 @@ def _read_xlsx(data: bytes) -> Sheet:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None:
             raise _unreadable_xlsx()
-        headers: list[str] | None = None
-        rows: list[tuple[int, list[str]]] = []
         try:
-            for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                cells = [cell_text(v) for v in values]
-                if headers is None:
-                    if not any(cells):
-                        continue  # blank lines above the header row
-                    headers = cells
-                    continue
-                if any(cells):
-                    rows.append((line, cells))
+            return _sheet("xlsx", sheet.iter_rows(values_only=True))
         except DomainError:
             raise
         except Exception as exc:
             raise _unreadable_xlsx() from exc
     finally:
         workbook.close()
-    if headers is None:
-        raise DomainError("import_empty", "The file is empty.", field="file")
-    return Sheet("xlsx", headers, rows)
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -185,7 +273,8 @@ def _read_csv(data: bytes) -> Sheet:
         # Line numbers count records, as Excel numbers the rows of a CSV file it opens (a
         # quoted cell with a line break stays in one row).
         for line, record in enumerate(reader, start=1):
-            cells = [cell_text(v) for v in record]
+            # cell_text of a str, inlined: this loop runs for every cell of the file.
+            cells = [v.replace("\u3000", " ").strip() for v in record]
             if headers is None:
                 if any(cells):
                     headers = cells
