@@ -1,6 +1,7 @@
 """The monthly report's time (and plan coverage's) on a county-sized month (5,500
 enterprises, 1,500 visits) and a city-sized year (15,000 visits), each beside its floor:
-the single GROUP BY statement that returns the same figures, executed bare.
+the statements that return the same figures (the report reads the summary tables of
+webapp/supervision/summary.py: rows, total, chart), executed bare.
 
 `make bench BENCH=report`. Each database is a temporary SQLite file, migrated like a real
 one and filled by bench.datagen in bulk."""
@@ -51,7 +52,7 @@ def _build(tmp: Path, shape: Shape, now: datetime) -> tuple[Any, Generated]:
     engine = make_engine(url)
     started = time.perf_counter()
     with make_sessionmaker(engine)() as session:
-        generated = generate(session, shape, now=now)
+        generated = generate(session, shape, now=now)  # the summary rebuilt by it
     seconds = time.perf_counter() - started
     counts = generated.counts
     print(
@@ -71,6 +72,19 @@ def _floor(session: Any, statement: Any, *, repeat: int) -> float:
     return ms
 
 
+def _report_floor(
+    session: Any, units: reports.Units, month: str, now: datetime, *, repeat: int
+) -> float:
+    """The statements the monthly report runs (rows, total, chart), executed bare."""
+    statements = [
+        *reports.summary_statements(units=units, month=month, now=now).values(),
+        *reports.chart_statements(units=units, month=month, now=now).values(),
+    ]
+    connection = session.connection()
+    ms, _rows = _time(lambda: [connection.execute(s).all() for s in statements], repeat=repeat)
+    return ms
+
+
 def county_month(tmp: Path, shape: Shape = COUNTY_MONTH) -> None:
     month = shape.months[0]
     _, end = month_bounds(month)
@@ -83,9 +97,7 @@ def county_month(tmp: Path, shape: Shape = COUNTY_MONTH) -> None:
             lambda: reports.monthly_report(session, actor=actor, month=month, now=now), repeat=5
         )
         units = reports.report_units(session, actor=actor)
-        start, _ = month_bounds(month)
-        statement = reports.unit_statement(session, units=units, start=start, end=end, now=now)
-        floor_ms = _floor(session, statement, repeat=5)
+        floor_ms = _report_floor(session, units, month, now, repeat=5)
         coverage_ms, coverage = _time(
             lambda: reports.plan_coverage(session, actor=actor, month=month, now=now), repeat=5
         )
@@ -101,7 +113,7 @@ def county_month(tmp: Path, shape: Shape = COUNTY_MONTH) -> None:
             f"{coverage.total.planned:,} planned, {coverage.total.done:,} done, "
             f"{coverage.total.missed:,} missed"
         )
-        _line("floor: the report's GROUP BY statement", floor_ms)
+        _line("floor: the report's statements (summary tables)", floor_ms)
         _line("monthly report (rows, total, 12-month chart)", report_ms, floor_ms)
         _line("floor: the coverage GROUP BY statement", coverage_floor)
         _line("plan coverage", coverage_ms, coverage_floor)
@@ -123,13 +135,9 @@ def city_year(tmp: Path, shape: Shape = CITY_YEAR) -> None:
 
         twelve_ms, monthly = _time(twelve, repeat=3)
         units = reports.report_units(session, actor=actor)
-        month_floors = []
-        for month in shape.months:
-            month_start, month_end = month_bounds(month)
-            statement = reports.unit_statement(
-                session, units=units, start=month_start, end=month_end, now=now
-            )
-            month_floors.append(_floor(session, statement, repeat=3))
+        month_floors = [
+            _report_floor(session, units, month, now, repeat=3) for month in shape.months
+        ]
         month_floor = sum(month_floors) / len(month_floors)
         start, _ = month_bounds(shape.months[0])
         year_ms, (_rows, year_total) = _time(
@@ -144,7 +152,7 @@ def city_year(tmp: Path, shape: Shape = CITY_YEAR) -> None:
             f"{year_total.hazards:,} hazards, {year_total.cases:,} cases; "
             f"{shape.months[-1]}: {december.total.inspections:,} inspections"
         )
-        _line("floor: one month's GROUP BY statement (average)", month_floor)
+        _line("floor: one month's statements, summary tables (average)", month_floor)
         _line("one monthly report (with its 12-month chart), average", twelve_ms / 12, month_floor)
         _line("12 monthly reports", twelve_ms)
         _line("floor: the year's GROUP BY statement", floor_ms)

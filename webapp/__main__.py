@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     admin = sub.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
+    summaries = sub.add_parser("reports", help="the monthly report's summary tables")
+    summaries.add_argument("action", choices=["rebuild", "check"])
     from webapp.imports import cli as import_cli
 
     import_cli.add_commands(sub)
@@ -162,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+        if args.command == "reports":
+            from webapp.supervision import summary
+
+            return summary.run_command(session, args.action)
         if args.command == "create-admin":
             from webapp.bootstrap import create_first_admin
 

@@ -153,6 +153,10 @@ class _Turns:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # Every session keeps the monthly report's summary tables current (session hooks
+    # registered on import; imported here, not at the top: it imports the models).
+    import webapp.supervision.summary  # noqa: F401
+
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 

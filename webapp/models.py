@@ -1,5 +1,6 @@
 """Every model, imported once so metadata and Alembic see the whole schema."""
 
+import webapp.supervision.summary  # noqa: F401  (keeps the report's summary current)
 from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import IdempotencyRecord, SignInAttempt, User, UserSession
@@ -15,11 +16,12 @@ from webapp.findings.models import (
 from webapp.imports.models import ImportBatch
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
-from webapp.supervision.models import Flag, FlagResolution
+from webapp.supervision.models import AgencyClosure, Flag, FlagResolution, ReportVisitUnit
 from webapp.visits.models import Visit, VisitDecision, VisitInspector, visit_items
 
 __all__ = [
     "Agency",
+    "AgencyClosure",
     "AuditEvent",
     "Credential",
     "Enterprise",
@@ -36,6 +38,7 @@ __all__ = [
     "Plan",
     "PlanEntry",
     "Rectification",
+    "ReportVisitUnit",
     "Scan",
     "SignInAttempt",
     "UnregisteredReport",

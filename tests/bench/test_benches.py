@@ -56,7 +56,7 @@ def test_report_bench_runs_on_tiny_shapes(tmp_path: Path, capsys: object) -> Non
     tiny_year.name = "tiny year"
     bench_report.city_year(tmp_path, tiny_year)
     out = capsys.readouterr().out  # type: ignore[attr-defined]
-    assert "floor: the report's GROUP BY statement" in out
+    assert "floor: the report's statements (summary tables)" in out
     assert "the year in one aggregate (rows and total)" in out
     assert "x the floor" in out
 

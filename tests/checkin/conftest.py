@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.supervision.summary_guard import _report_summary_matches_records  # noqa: F401
 from webapp.config import Settings
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.supervision.summary_guard import _report_summary_matches_records  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _english(request: pytest.FixtureRequest) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.agencies.models import Agency
@@ -60,3 +69,47 @@ class FlagResolution(Base):
     resolved_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     flag: Mapped[Flag] = relationship(back_populates="resolutions")
+
+
+# --- derived summaries of the monthly report (webapp/supervision/summary.py) -----------------
+# NOT evidence: rebuilt from the records at any time (`python -m webapp reports rebuild`),
+# updated and deleted freely, never audited.
+
+
+class AgencyClosure(Base):
+    """Every (ancestor, agency) pair of the agency tree; an agency is its own ancestor.
+    Derived from `agencies.parent_id` (rebuildable)."""
+
+    __tablename__ = "agency_closure"
+
+    ancestor_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class ReportVisitUnit(Base):
+    """What one visit adds to one report unit in the month its window starts (local time,
+    Settings.timezone: changing TIMEZONE needs `python -m webapp reports rebuild`).
+
+    A unit is an agency's own work (`tree` false) or its whole subtree (`tree` true); a
+    row exists when the visit counts for the unit at all. `inspection` 1: the visit is
+    confirmed and someone of the unit took part (registered it, was on the team, covered an
+    item); `extra`: such an inspection without a plan entry; `cases`, `fines_fen`: the
+    newest inspection record, when the unit registered the visit (any status);
+    `hazards`, `major_hazards`, `rectified_on_time`: findings of the newest record whose
+    covering agency is in the unit (confirmed visits). Derived: NOT evidence, recomputed
+    per visit in the transaction that changes its records (rebuildable)."""
+
+    __tablename__ = "report_visit_units"
+
+    agency_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tree: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    visit_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    enterprise_id: Mapped[int] = mapped_column(Integer)
+    inspection: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[int] = mapped_column(Integer)
+    cases: Mapped[int] = mapped_column(Integer)
+    fines_fen: Mapped[int] = mapped_column(BigInteger)
+    hazards: Mapped[int] = mapped_column(Integer)
+    major_hazards: Mapped[int] = mapped_column(Integer)
+    rectified_on_time: Mapped[int] = mapped_column(Integer)
