@@ -9,7 +9,7 @@ DEMO_DB ?= demo.sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := chromium fonts-liberation fonts-noto-cjk zbar-tools nginx
 
-.PHONY: setup system-deps pg-deps run test test-pg lint typecheck unit browser lock clean messages screenshots bench datagen soak
+.PHONY: setup system-deps pg-deps run test test-pg lint typecheck unit browser lock clean messages screenshots bench datagen soak soak-pg
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -109,6 +109,18 @@ datagen: setup
 # The kill -9 loop at length (make test runs three cycles of it): bounded in count and time.
 soak: setup
 	SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-300} $(BIN)/pytest -q -s -m soak
+
+# The same loop on PostgreSQL (make test-pg runs three cycles of it): a throwaway cluster as in
+# test-pg; the app runs as several uvicorn workers, killed one at a time or all at once (never
+# the database server). Bounded to stay within CI's three minutes.
+soak-pg: setup pg-deps
+	@dir=$$(mktemp -d /tmp/pgsoak.XXXXXX) && chmod 755 $$dir && \
+	port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') && \
+	trap 'tools/pgcluster stop $$dir/data; rm -rf $$dir' EXIT && \
+	url=$$(tools/pgcluster start $$dir/data $$port) && \
+	echo "PostgreSQL soak cluster: $$url" && \
+	TEST_DATABASE_URL=$$url SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-90} \
+	  $(BIN)/pytest -q -s -m soak
 
 # Lighthouse 13 (pinned in tools/audit/package-lock.json) on the main pages as a phone:
 # performance, accessibility and best-practices scores and bytes transferred (first and repeat

@@ -1,15 +1,20 @@
-"""Nothing lost under kill -9: a real server process is killed again and again while a client
-streams registrations and confirmations through the JSON API.
+"""Nothing lost under kill -9: real server processes are killed again and again while clients
+stream registrations and confirmations through the JSON API.
 
 After every restart the database is intact, every acknowledged write is there, each visit is
 confirmed exactly once, the audit chain verifies, and a retry with the same idempotency key gets
-the original answer. `make test` runs a few cycles; `make soak` runs many (SOAK_CYCLES,
-bounded by SOAK_SECONDS)."""
+the original answer. On SQLite one server process (the file is checked with integrity_check);
+on PostgreSQL the production shape: several uvicorn workers, killed one at a time (the
+supervisor starts another) or all at once with their supervisor; the database server itself
+is never killed, and no session of a killed process is left behind holding a transaction or a
+lock. `make test` runs a few cycles; `make soak` runs many (SOAK_CYCLES, bounded by
+SOAK_SECONDS) on SQLite, `make soak-pg` on a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,9 +28,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
-from tests.dbs import Databases, sqlite_only
+from tests.dbs import ON_POSTGRESQL, Databases
 from tests.factories import PASSWORD, World, build_world
 from tests.live import free_port
 from webapp.audit import service as audit
@@ -38,63 +44,98 @@ from webapp.visits.models import Visit
 ROOT = Path(__file__).resolve().parents[2]
 CYCLES = int(os.environ.get("SOAK_CYCLES", "3"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
+# PostgreSQL: worker processes per server and clients at once (SQLite: one and one).
+WORKERS = int(os.environ.get("SOAK_WORKERS", "2")) if ON_POSTGRESQL else 1
+CLIENTS = 2 if ON_POSTGRESQL else 1
+READY = "Application startup complete"
 
 
 class Server:
-    """`python -m webapp serve` as its own process, killed with SIGKILL and started again."""
+    """`python -m webapp serve [--workers N]` as its own process group, killed with SIGKILL
+    (the whole group, or one worker) and started again."""
 
-    def __init__(self, db_path: Path, log: Path) -> None:
+    def __init__(self, url: str, log: Path, *, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{db_path}",
+            "DATABASE_URL": url,
             "BASE_URL": self.base,
             "SWEEP_INTERVAL_SECONDS": "0",
             "DEMO_MODE": "false",
         }
+        self.log_path = log
         self.log = log.open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
-        self.lock = threading.Lock()
         self.kills = 0
+        self.worker_kills = 0
+
+    def _ready_count(self) -> int:
+        return self.log_path.read_text(errors="replace").count(READY)
 
     def start(self) -> None:
+        before = self._ready_count()
+        command = [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port)]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
+            command,
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
             stderr=self.log,
+            start_new_session=True,  # its own process group: a kill takes the workers too
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/login", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("the server did not come up in 30 s")
+            assert self.proc.poll() is None, self.log_path.read_text(errors="replace")[-3000:]
+            if self._ready_count() - before >= self.workers:
+                try:
+                    if httpx.get(f"{self.base}/login", timeout=1).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError("the server did not come up in 60 s")
 
     def kill(self) -> None:
+        """SIGKILL to every process of the server at once: no shutdown, no flush, no goodbye."""
         assert self.proc is not None
-        self.proc.kill()  # SIGKILL: no shutdown, no flush, no goodbye
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.kills += 1
 
+    def worker_pids(self) -> list[int]:
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+        return [p for p in pids if b"spawn_main" in _cmdline(p)]
+
+    def kill_worker(self, rng: random.Random) -> None:
+        """SIGKILL to one worker; uvicorn's supervisor starts a new one (waited for)."""
+        before = self._ready_count()
+        os.kill(rng.choice(self.worker_pids()), signal.SIGKILL)
+        self.kills += 1
+        self.worker_kills += 1
+        deadline = time.monotonic() + 60
+        while self._ready_count() <= before:
+            assert time.monotonic() < deadline, "no worker replaced the killed one in 60 s"
+            time.sleep(0.05)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.log.close()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @dataclass
@@ -108,9 +149,10 @@ class Ledger:
 
 
 class Client:
-    def __init__(self, server: Server, world: World) -> None:
+    def __init__(self, server: Server, world: World, deadline: float) -> None:
         self.server = server
         self.world = world
+        self.deadline = deadline  # a server that never comes back fails the test, not hangs it
         self.http = httpx.Client(base_url=server.base, timeout=10)
         self.ledger = Ledger()
         self.inspector = self._token("inspector1")
@@ -140,6 +182,7 @@ class Client:
         if key:
             headers = {**headers, "Idempotency-Key": key}
         while True:
+            assert time.monotonic() < self.deadline, f"no answer to {method} {url} in time"
             try:
                 response = self.http.request(method, url, headers=headers, json=body, data=form)
             except httpx.TransportError:
@@ -182,63 +225,137 @@ class Client:
             assert code == "pass_expired", answer.text  # a restart outlived the pass: new one
 
 
+class Sessions:
+    """PostgreSQL: what the app's connections are doing, seen from pg_stat_activity and
+    pg_locks (this checker's own connection left out)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url, poolclass=NullPool)
+
+    def _rows(self, sql: str) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql)).all())
+
+    def others(self) -> list[Any]:
+        return self._rows(
+            "SELECT pid, state, now() - state_change FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    def stuck_in_transaction(self) -> list[Any]:
+        return self._rows(
+            "SELECT pid, state, query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%' "
+            "AND now() - state_change > interval '2 seconds'"
+        )
+
+    def waiting_locks(self) -> list[Any]:
+        return self._rows(
+            "SELECT l.pid, l.locktype, l.mode FROM pg_locks l JOIN pg_database d "
+            "ON d.oid = l.database WHERE d.datname = current_database() AND NOT l.granted"
+        )
+
+    def gone_within(self, seconds: float) -> list[Any]:
+        """Wait until no session of the (killed) app is left; what is left after `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (left := self.others()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return left
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 @pytest.mark.soak
-@sqlite_only  # the loop checks the file itself (integrity_check); PostgreSQL has its own WAL
 def test_kill9_loses_nothing_acknowledged(tmp_path: Path, databases: Databases) -> None:
-    db_path = Path(databases.new(tmp_path, "soak").removeprefix("sqlite:///"))
-    engine = make_engine(f"sqlite:///{db_path}")
+    url = databases.new(tmp_path, "soak")
+    engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
         world = build_world(session, now=SystemClock().now())
     engine.dispose()
+    sessions = Sessions(url) if ON_POSTGRESQL else None
 
-    server = Server(db_path, tmp_path / "server.log")
+    server = Server(url, tmp_path / "server.log", workers=WORKERS)
     server.start()
-    client = Client(server, world)
+    started = time.monotonic()
+    deadline = started + SECONDS + 120
+    clients = [Client(server, world, deadline) for _ in range(CLIENTS)]
     stop = threading.Event()
+    errors: list[BaseException] = []
+    left_after_kill: list[Any] = []
     rng = random.Random(9)
 
-    def killer() -> None:
-        while not stop.is_set() and server.kills < CYCLES:
-            time.sleep(rng.uniform(0.2, 1.2))
-            server.kill()
-            server.start()
+    def confirmed() -> int:
+        return sum(len(c.ledger.confirmed) for c in clients)
 
-    started = time.monotonic()
-    thread = threading.Thread(target=killer)
-    thread.start()
+    def client_loop(client: Client) -> None:
+        try:
+            while not stop.is_set():
+                client.one_visit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client_loop, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
     try:
-        while (server.kills < CYCLES or len(client.ledger.confirmed) < 3) and (
-            time.monotonic() - started < SECONDS
-        ):
-            client.one_visit()
+        while server.kills < CYCLES and time.monotonic() - started < SECONDS and not errors:
+            time.sleep(rng.uniform(0.2, 1.2))
+            if server.workers > 1 and rng.random() < 0.5:
+                server.kill_worker(rng)
+                continue
+            server.kill()
+            if sessions is not None:
+                # Every process of the app is dead: its sessions end with it (an open
+                # transaction rolled back, its locks released), none waits for a client.
+                left_after_kill += sessions.gone_within(10)
+            server.start()
+        while confirmed() < 3 * CLIENTS and time.monotonic() - started < SECONDS and not errors:
+            time.sleep(0.1)
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join(timeout=SECONDS + 120)
     try:
+        assert errors == []
         assert server.kills >= min(CYCLES, 1)
+        assert left_after_kill == []
         # Retries after the fact: the same key gets the same answer, and nothing new.
-        for key, (method, url, body, first) in list(client.ledger.answers.items()):
-            if key.startswith("reg-") or rng.random() < 0.5:
-                headers = client.inspector if key.startswith("reg-") else client.manager
-                again = client.http.request(
-                    method, url, headers={**headers, "Idempotency-Key": key}, json=body
-                )
-                assert again.json() == first, key
+        for client in clients:
+            for key, (method, url_, body, first) in list(client.ledger.answers.items()):
+                if key.startswith("reg-") or rng.random() < 0.5:
+                    headers = client.inspector if key.startswith("reg-") else client.manager
+                    again = client.http.request(
+                        method, url_, headers={**headers, "Idempotency-Key": key}, json=body
+                    )
+                    assert again.json() == first, key
+        if sessions is not None:
+            # The live workers after all that: nothing idle in a transaction, nothing waiting
+            # for a lock a killed process took with it.
+            assert sessions.stuck_in_transaction() == []
+            assert sessions.waiting_locks() == []
     finally:
         server.stop()
+    if sessions is not None:
+        assert sessions.gone_within(10) == []
+        sessions.close()
+    else:
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+        con.close()
 
-    con = sqlite3.connect(db_path)
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
-    con.close()
-    engine = make_engine(f"sqlite:///{db_path}")
+    registered = {k: v for c in clients for k, v in c.ledger.registered.items()}
+    confirmed_ids = {public_id for c in clients for public_id in c.ledger.confirmed}
+    attempts = sum(c.ledger.attempts for c in clients)
+    engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
         assert audit.verify_chain(session).ok
         visits = {v.public_id: v for v in session.scalars(select(Visit))}
         # Every acknowledged registration is there, and no key made two visits.
-        assert set(client.ledger.registered) <= set(visits)
-        assert len(visits) <= client.ledger.attempts
-        for public_id in client.ledger.confirmed:
+        assert set(registered) <= set(visits)
+        assert len(visits) <= attempts
+        for public_id in confirmed_ids:
             visit = visits[public_id]
             assert visit.status == VisitStatus.confirmed
             confirmations = session.scalar(
@@ -249,7 +366,9 @@ def test_kill9_loses_nothing_acknowledged(tmp_path: Path, databases: Databases) 
             assert confirmations == 1, public_id
     engine.dispose()
     print(
-        f"kill -9 soak: {server.kills} kills, {len(client.ledger.registered)} visits registered, "
-        f"{len(client.ledger.confirmed)} confirmed, {len(client.ledger.answers)} keyed answers "
-        "replayed or kept"
+        f"kill -9 soak ({databases.dialect}, {server.workers} worker(s), {CLIENTS} client(s)): "
+        f"{server.kills} kills ({server.worker_kills} of one worker), {len(registered)} visits "
+        f"registered, {len(confirmed_ids)} confirmed, "
+        f"{sum(len(c.ledger.answers) for c in clients)} keyed answers replayed or kept, "
+        f"{time.monotonic() - started:.0f} s"
     )

@@ -145,3 +145,17 @@ def test_sweep_command_line(
     finally:
         get_settings.cache_clear()
     assert [f.visit_id for f in _flags(db)] == [visit.id]
+
+
+def test_ended_after_limits_the_sweep_to_recent_windows(
+    db: Session, world: World, now: datetime
+) -> None:
+    # The app's loop, after a completed sweep, looks only at windows that ended since a day
+    # before it; the command line and a process's first sweep look at all of them.
+    old = _visit(db, world, now, ended=timedelta(days=3))
+    recent = _visit(db, world, now, ended=TOLERANCE + timedelta(hours=2))
+    db.commit()
+    assert service.sweep_unconfirmed(db, now=now, ended_after=now - timedelta(days=1)) == 1
+    assert [f.visit_id for f in _flags(db)] == [recent.id]
+    assert service.sweep_unconfirmed(db, now=now) == 1
+    assert {f.visit_id for f in _flags(db)} == {old.id, recent.id}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -758,29 +758,46 @@ def visit_history(session: Session, *, actor: User, public_id: str) -> VisitHist
 # --- the sweep -------------------------------------------------------------------------------
 
 
-def sweep_unconfirmed(session: Session, *, now: datetime) -> int:
+def sweep_unconfirmed(
+    session: Session,
+    *,
+    now: datetime,
+    stop: Callable[[], bool] | None = None,
+    ended_after: datetime | None = None,
+) -> int:
     """Flag every registered visit whose window (plus the stated tolerance) passed with no
     confirmation, once: repeated sweeps and several workers raise one flag per visit (the
-    unique (kind, dedupe_key) constraint is the last guard). Returns how many were raised."""
+    unique (kind, dedupe_key) constraint is the last guard). Returns how many were raised.
+    `stop` (the app shutting down) is asked between two flags: each flag is its own
+    transaction, so stopping leaves none half-written.
+
+    `ended_after`: look only at windows that ended after it, less the tolerance. For a
+    caller that knows a sweep up to then completed (the app's background loop): a visit is
+    registered before its window ends and never goes back to `registered`, so every older
+    window was judged then.
+    Without it, every registered visit of all time is looked at (at province size tens of
+    thousands, each one flagged long ago)."""
     tolerance = get_settings().window_tolerance_minutes
     kind = FlagKind.window_passed_unconfirmed
     already = exists().where(
         Flag.kind == kind, Flag.dedupe_key == literal("visit:", String) + cast(Visit.id, String)
     )
+    window_ended = [Visit.window_end < now - timedelta(minutes=tolerance)]
+    if ended_after is not None:
+        # The last sweep judged windows that ended before it minus the tolerance.
+        window_ended.append(Visit.window_end >= ended_after - timedelta(minutes=tolerance))
     candidates = list(
         session.scalars(
             select(Visit.id)
-            .where(
-                Visit.status == VisitStatus.registered,
-                Visit.window_end < now - timedelta(minutes=tolerance),
-                ~already,
-            )
+            .where(Visit.status == VisitStatus.registered, *window_ended, ~already)
             .order_by(Visit.window_end, Visit.id)
         )
     )
     session.rollback()  # end the read; each flag is its own short write
     raised = 0
     for visit_id in candidates:
+        if stop is not None and stop():
+            break
         begin_write(session)
         try:
             # Lock the visit (PostgreSQL; SQLite's write lock is already held): two sweepers,
