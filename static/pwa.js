@@ -17,7 +17,10 @@
         navigator.serviceWorker.controller.postMessage({ type: "clear" });
       }
     }
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {
+    // /sw.js?v=<hash of the files it stores> (base.html): a deploy that changes them
+    // installs the worker again, which stores the new ones (the visit cards are kept).
+    var swUrl = (me && me.getAttribute("data-sw")) || "/sw.js";
+    navigator.serviceWorker.register(swUrl, { scope: "/" }).catch(function () {
       // No service worker (private mode, old browser): the app still works online.
     });
   }

@@ -98,7 +98,10 @@ self.addEventListener("fetch", function (event) {
   }
   if (path.indexOf("/static/") === 0 || path === "/manifest.webmanifest") {
     // The shell: the network first (so a new app.css shows at once; the HTTP cache keeps it
-    // fast), the stored copy with no network.
+    // fast: pages ask for /static/app.css?v=<content hash>, kept a year), the stored copy
+    // with no network. It is stored under its path without the version, so a card stored
+    // before a deploy still finds its files. The worker is registered as /sw.js?v=<hash of
+    // SHELL_FILES> (webapp/static_files.py): a deploy that changes them installs it again.
     event.respondWith(
       fetch(request).then(function (response) {
         if (response.ok && SHELL_FILES.indexOf(path) >= 0) {

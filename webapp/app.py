@@ -7,26 +7,36 @@ import contextlib
 import logging
 import re
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from webapp import static_files
 from webapp.auth.deps import SAFE_METHODS, LoginRequired, login_url
 from webapp.clock import Clock, SystemClock
 from webapp.config import Settings, get_settings
 from webapp.db import WRITE, make_engine, make_sessionmaker
 from webapp.errors import DomainError
 from webapp.privacy import install_log_redaction
-from webapp.web import LANGUAGES, N_, is_htmx, negotiate_lang, render, translate
+from webapp.web import (
+    LANGUAGES,
+    N_,
+    READER_ZONE,
+    display_zone_name,
+    is_htmx,
+    negotiate_lang,
+    render,
+    translate,
+)
 
 # State-changing requests let into the app at once on SQLite (see WriteAdmission): enough
 # to overlap one request's reading and answering with the next one's write, far below the
@@ -48,9 +58,6 @@ class RedactPasses(logging.Filter):
                 for a in record.args
             )
         return True
-
-
-STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 def _problem(request: Request, status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -207,6 +214,8 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     ) -> Response:
         request.state.request_id = secrets.token_hex(8)
         request.state.lang = negotiate_lang(request)
+        # Times in server-made messages are shown in the reader's zone (web.translate).
+        READER_ZONE.set(display_zone_name(request))
         response = await call_next(request)
         response.headers["X-Request-Id"] = request.state.request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -217,9 +226,8 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         if settings.cookie_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        # Static files set their own (webapp/static_files.py: a year for versioned URLs).
         response.headers.setdefault("Cache-Control", "no-store")
-        if request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "public, max-age=3600"
         response.headers["Content-Language"] = request.state.lang.replace("_", "-")
         return response
 
@@ -245,16 +253,56 @@ class WriteAdmission:
             await self.app(scope, receive, send)
 
 
-async def _sweep_loop(app: FastAPI, interval: int) -> None:
+# The background loop looks again at windows that ended up to this long before its last
+# completed sweep (a visit committed late, clocks of several hosts), and at every registered
+# visit once a day and when the process starts.
+SWEEP_OVERLAP = timedelta(days=1)
+SWEEP_FULL_EVERY = timedelta(days=1)
+
+
+def _sweep_once(app: FastAPI, stop: threading.Event, ended_after: datetime | None) -> datetime:
+    """One sweep, run in a worker thread: its session is made, used and closed here (a
+    session belongs to one thread). Between two flags it looks at `stop`; each flag is its
+    own transaction, so stopping early leaves no flag half-written. Returns the time it
+    swept up to."""
     from webapp.findings import service as findings_service
     from webapp.supervision import service as supervision_service
 
+    now: datetime = app.state.clock.now()
+    with app.state.sessionmaker(bind=app.state.write_engine) as session:
+        supervision_service.sweep_unconfirmed(
+            session, now=now, stop=stop.is_set, ended_after=ended_after
+        )
+        findings_service.sweep_overdue_hazards(session, now=app.state.clock.now(), stop=stop.is_set)
+    return now
+
+
+async def _sweep_loop(app: FastAPI, interval: int) -> None:
+    """Sweep every `interval` seconds, off the event loop: the database work runs in a
+    thread, so requests are answered while a long (province-size) sweep is in progress. One
+    sweep at a time: the next interval starts only when the last sweep has ended. Cancelled
+    (shutdown), it tells a running sweep to stop after the flag in hand and waits for it, so
+    no sweep thread outlives the app."""
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    swept_to: datetime | None = None  # the last completed sweep
+    full_at: datetime | None = None  # the last that looked at every registered visit
     while True:
         await asyncio.sleep(interval)
+        now = app.state.clock.now()
+        full = swept_to is None or full_at is None or now - full_at >= SWEEP_FULL_EVERY
+        ended_after = None if full or swept_to is None else swept_to - SWEEP_OVERLAP
+        sweep = loop.run_in_executor(None, _sweep_once, app, stop, ended_after)
         try:
-            with app.state.sessionmaker(bind=app.state.write_engine) as session:
-                supervision_service.sweep_unconfirmed(session, now=app.state.clock.now())
-                findings_service.sweep_overdue_hazards(session, now=app.state.clock.now())
+            # shield: a cancellation must not abandon the thread while it still writes.
+            swept_to = await asyncio.shield(sweep)
+            if full:
+                full_at = swept_to
+        except asyncio.CancelledError:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await sweep
+            raise
         except Exception:
             log.exception("sweep failed; will retry")
 
@@ -277,6 +325,8 @@ def create_app(
         yield
         if task is not None:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # a sweep in progress ends at its next flag, not mid-write
 
     app = FastAPI(
         title="Inspection registry",
@@ -300,7 +350,8 @@ def create_app(
     if engine.dialect.name == "sqlite":
         app.add_middleware(WriteAdmission, limit=SQLITE_WRITES_IN_PROGRESS)
     _install_error_handlers(app)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # In memory, gzip-compressed, versioned by content (webapp/static_files.py).
+    app.mount("/static", static_files.assets, name="static")
 
     from webapp import routes
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 # HTTP status per stable code; anything else is 400.
 STATUS_BY_CODE: dict[str, int] = {
@@ -77,3 +79,41 @@ def not_found(what: str = "object") -> DomainError:
 
 def forbidden() -> DomainError:
     return DomainError("forbidden", "Your role does not allow this.")
+
+
+def clock_text(at: datetime, *, now: datetime, zone: ZoneInfo) -> str:
+    """A time as a person reads it in `zone`: `10:02` today, `2026-11-15 10:02` another day."""
+    local = at.astimezone(zone)
+    if local.date() == now.astimezone(zone).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+class LocalTime(str):
+    """A time in a message made on the server ("Already confirmed at %(time)s"). As a
+    string it reads in the zone it was made in (the office's: what logs and stored replies
+    keep); it also carries the instant, so that the answer to a request shows it in the
+    reader's display zone instead (`in_zone`, applied by webapp.web.translate and `_()`)."""
+
+    at: datetime
+    now: datetime
+
+    def __new__(cls, at: datetime, *, now: datetime, zone: ZoneInfo) -> LocalTime:
+        made = super().__new__(cls, clock_text(at, now=now, zone=zone))
+        made.at = at
+        made.now = now
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copied or pickled: the plain text (what it reads as where no reader's zone is known).
+        return (str, (str(self),))
+
+    def in_zone(self, zone: ZoneInfo) -> str:
+        return clock_text(self.at, now=self.now, zone=zone)
+
+
+def in_zone(params: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """A message's parameters with every LocalTime shown in `zone`."""
+    if not any(isinstance(v, LocalTime) for v in params.values()):
+        return params
+    return {k: v.in_zone(zone) if isinstance(v, LocalTime) else v for k, v in params.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -22,8 +23,9 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from jinja2.runtime import Context
 from markupsafe import Markup
 
+from webapp import static_files
 from webapp.config import get_settings
-from webapp.errors import FieldError
+from webapp.errors import FieldError, in_zone
 from webapp.privacy import masked
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +70,26 @@ def N_(message: str) -> str:  # noqa: N802 (the conventional name)
     return message
 
 
-def translate(lang: str, message: str, params: dict[str, Any] | None = None) -> str:
+# The display zone of the request being answered (set by the app's middleware), for the
+# times in server-made messages (errors.LocalTime) translated away from a template.
+READER_ZONE: ContextVar[str | None] = ContextVar("reader_zone", default=None)
+
+
+def translate(
+    lang: str, message: str, params: dict[str, Any] | None = None, zone: ZoneInfo | None = None
+) -> str:
+    """A message in `lang`; its times (LocalTime) in `zone`, else the reader's, else as made."""
     text = translations(lang).gettext(message)
-    return text % params if params else text
+    if not params:
+        return text
+    zone = zone or reader_zone()
+    return text % (in_zone(params, zone) if zone is not None else params)
+
+
+def reader_zone() -> ZoneInfo | None:
+    """The display zone of the request being answered, if any (READER_ZONE)."""
+    name = valid_zone(READER_ZONE.get())
+    return ZoneInfo(name) if name else None
 
 
 @dataclass(frozen=True)
@@ -145,7 +164,7 @@ def _gettext(ctx: Context, message: str, **params: Any) -> str:
     if ctx.eval_ctx.autoescape:
         # Our own catalogue is trusted markup; Markup's % escapes every parameter.
         text = Markup(text)  # noqa: S704
-    return text % params if params else text
+    return text % in_zone(params, _zone(ctx)) if params else text
 
 
 @pass_context
@@ -217,6 +236,8 @@ def environment() -> Environment:
         label=_label,
         languages=LANGUAGES,
         timezone_choices=TIMEZONE_CHOICES,
+        static_url=static_files.assets.url,
+        sw_build=static_files.sw_build,
     )
     env.filters.update(
         datetime=_datetime, time=_time, date=_date, local_input=_local_input, masked=masked

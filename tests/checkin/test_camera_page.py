@@ -18,8 +18,8 @@ def test_the_manager_gets_the_scanner_with_the_code_entry_beside_it(
     page = client.get("/scan/camera")
     assert page.status_code == 200
     html = page.text
-    assert 'src="/static/vendor/jsQR-1.4.0.js"' in html
-    assert 'src="/static/scanner.js"' in html
+    assert 'src="/static/vendor/jsQR-1.4.0.js?v=' in html
+    assert 'src="/static/scanner.js?v=' in html
     assert re.search(r"<script>(?!</script>)", html) is None  # no inline script (CSP)
     assert 'style="' not in html
     assert 'data-scan-path="/scan"' in html

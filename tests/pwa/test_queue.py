@@ -197,7 +197,7 @@ def test_registration_page_offers_the_months_plan_entries_for_offline_use(
     assert f'<option value="{world.entry_a.id}" data-enterprise-id="{world.ent_a.id}"' in html
     assert 'name="enterprise_uscc"' in html
     assert "data-queue" in html
-    assert 'src="/static/queue.js"' in html
+    assert 'src="/static/queue.js?v=' in html
     # Another agency's inspector is not offered this agency's entries.
     en.cookies.clear()
     login(en, "inspector9")

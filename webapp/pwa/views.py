@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from webapp.auth.deps import OptionalWebUser
 from webapp.pwa.queue import NO_STORE
+from webapp.static_files import assets
 from webapp.web import render, translate
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -31,13 +32,13 @@ def manifest(request: Request) -> JSONResponse:
         "theme_color": "#0b5394",
         "icons": [
             {
-                "src": "/static/icons/icon-192.png",
+                "src": assets.url("icons/icon-192.png"),
                 "sizes": "192x192",
                 "type": "image/png",
                 "purpose": "any maskable",
             },
             {
-                "src": "/static/icons/icon-512.png",
+                "src": assets.url("icons/icon-512.png"),
                 "sizes": "512x512",
                 "type": "image/png",
                 "purpose": "any maskable",
