@@ -57,7 +57,7 @@ def upgrade() -> None:
     from webapp.supervision import summary
 
     session = Session(bind=op.get_bind())
-    summary.rebuild(session)
+    summary.rebuild(session, chart_cache=False)
     session.flush()
 
 

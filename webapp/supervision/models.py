@@ -113,3 +113,34 @@ class ReportVisitUnit(Base):
     hazards: Mapped[int] = mapped_column(Integer)
     major_hazards: Mapped[int] = mapped_column(Integer)
     rectified_on_time: Mapped[int] = mapped_column(Integer)
+
+
+class ReportMonthVersion(Base):
+    """A counter per local month of `report_visit_units`, bumped in the transaction that
+    changes the rows of a month before the current one (summary.refresh_visits): a
+    `report_chart_cache` row is valid only while its version is the month's. Derived."""
+
+    __tablename__ = "report_month_versions"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class ReportChartCache(Base):
+    """The 12-month chart's figures of one closed month for one scope (the sorted root
+    agencies of a report), computed from `report_visit_units` at `version` of the month.
+    Derived: deleted freely, refilled by the next read (PostgreSQL)."""
+
+    __tablename__ = "report_chart_cache"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inspections: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[int] = mapped_column(Integer)
+    enterprises: Mapped[int] = mapped_column(Integer)
+    cases: Mapped[int] = mapped_column(Integer)
+    fines_fen: Mapped[int] = mapped_column(BigInteger)
+    hazards: Mapped[int] = mapped_column(Integer)
+    major_hazards: Mapped[int] = mapped_column(Integer)
+    rectified_on_time: Mapped[int] = mapped_column(Integer)

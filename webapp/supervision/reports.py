@@ -37,6 +37,7 @@ the same FROM and WHERE clauses, so a list shows exactly the records its figure 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -45,12 +46,14 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Date,
     Integer,
     Select,
     and_,
     case,
     cast,
+    delete,
     distinct,
     exists,
     false,
@@ -82,7 +85,12 @@ from webapp.errors import FieldError, not_found
 from webapp.findings.models import Inspection, ItemFinding, Rectification
 from webapp.items.models import InspectionItem
 from webapp.plans.models import PlanEntry
-from webapp.supervision.models import Flag, ReportVisitUnit
+from webapp.supervision.models import (
+    Flag,
+    ReportChartCache,
+    ReportMonthVersion,
+    ReportVisitUnit,
+)
 from webapp.supervision.service import (
     invalid,
     month_bounds,
@@ -924,7 +932,6 @@ def summary_unit_figures(
 
 def chart_statements(*, units: Units, month: str, now: datetime) -> dict[str, Select[Any]]:
     """The statements behind the 12-month chart (the bench's floor runs them bare)."""
-    r = ReportVisitUnit
     months = chart_months(month)
     roots = _roots(units)
     start, _ = month_bounds(months[0])
@@ -932,16 +939,7 @@ def chart_statements(*, units: Units, month: str, now: datetime) -> dict[str, Se
     p = _period(units.all_ids, start, end, now)
     month_key = _month_key(months)(Visit.agency_id, Visit.window_start)
     return {
-        "figures": select(r.month, *_summary_columns(distinct_visits=len(roots) > 1))
-        # A range, not an IN list: PostgreSQL then reads the 12 months by the primary key
-        # (with IN it walked every month of the root and filtered: 0.8 s -> see README).
-        .where(
-            r.month >= months[0],
-            r.month <= months[-1],
-            r.tree == true(),
-            r.agency_id.in_(roots),
-        )
-        .group_by(r.month),
+        "figures": _chart_figures(roots, months[0], months[-1]),
         "unconfirmed": select(month_key.label("k"), func.count().label("n"))
         .where(
             *_in_window(start, end),
@@ -952,6 +950,18 @@ def chart_statements(*, units: Units, month: str, now: datetime) -> dict[str, Se
     }
 
 
+def _chart_figures(roots: Sequence[int], first: str, last: str) -> Select[Any]:
+    """The chart's figures per month from `first` to `last` (the report of `roots`)."""
+    r = ReportVisitUnit
+    return (
+        select(r.month, *_summary_columns(distinct_visits=len(roots) > 1))
+        # A range, not an IN list: PostgreSQL then reads the 12 months by the primary key
+        # (with IN it walked every month of the root and filtered: 0.8 s -> see README).
+        .where(r.month >= first, r.month <= last, r.tree == true(), r.agency_id.in_(roots))
+        .group_by(r.month)
+    )
+
+
 def chart_months(month: str) -> list[str]:
     return [shift_month(month, i - CHART_MONTHS + 1) for i in range(CHART_MONTHS)]
 
@@ -959,18 +969,117 @@ def chart_months(month: str) -> list[str]:
 def summary_month_series(
     session: Session, *, units: Units, month: str, now: datetime
 ) -> list[MonthPoint]:
-    """The chart's months from the summary tables: the same figures as `month_series`."""
+    """The chart's months from the summary tables: the same figures as `month_series`.
+    Months before the previous one come from the chart cache (PostgreSQL, see
+    `_cached_chart`); the others, and every month's unconfirmed visits, are read live."""
     statements = chart_statements(units=units, month=month, now=now)
     for_aggregates(session)
     months = chart_months(month)
+    roots = _roots(units)
     values: dict[str, dict[str, int]] = {m: {} for m in months}
-    for row in session.execute(statements["figures"]):
-        values[row.month].update(_summary_figures(row, SUMMARY_NAMES))
-        values[row.month]["rectified_on_time"] = 0  # the chart does not draw it
+    cached = _cached_chart(session, roots, months, now)
+    live = [m for m in months if m not in cached]
+    for m, figures in cached.items():
+        values[m].update(figures)
+    if live:
+        for row in session.execute(_chart_figures(roots, live[0], live[-1])):
+            if row.month not in cached:
+                values[row.month].update(_summary_figures(row, SUMMARY_NAMES))
+    for m in months:
+        values[m].pop("rectified_on_time", None)  # the chart does not draw it
     for k, count in session.execute(statements["unconfirmed"]).all():
         if 0 <= k < len(months):
             values[months[k]]["unconfirmed"] = int(count)
     return [MonthPoint(m, Figures(**values[m])) for m in months]
+
+
+CACHE_ON_SQLITE = False  # tests: exercise the chart cache on SQLite too (in the session)
+
+
+def cacheable_before(now: datetime) -> str:
+    """The chart caches months before this one: before the previous month of the earlier of
+    `now` and the wall clock (writers bump every month before the wall clock's current one,
+    summary.refresh_visits: a clock minutes apart at a month's boundary stays safe)."""
+    from webapp.supervision.summary import current_month
+
+    return shift_month(min(current_month(), now.astimezone(tz()).strftime("%Y-%m")), -1)
+
+
+def chart_scope(roots: Iterable[int], epoch: int) -> str:
+    """A cache row's scope: the rebuild epoch and the report's roots (which also decide
+    whether a joint visit counts once)."""
+    ids = ",".join(str(i) for i in sorted(roots))
+    return f"{epoch}:{hashlib.sha256(ids.encode()).hexdigest()[:40]}"
+
+
+def _cached_chart(
+    session: Session, roots: Sequence[int], months: Sequence[str], now: datetime
+) -> dict[str, dict[str, int]]:
+    """The chart figures of the cacheable months, from `report_chart_cache`, computing and
+    storing the missing or outdated ones. Exact under concurrent writes: each month's
+    version is read BEFORE its rows; a writer changing the rows bumps the version in its
+    transaction, so a row computed from older rows carries an older version and is ignored.
+    PostgreSQL: in a short transaction of its own (committed data only, whatever the
+    session holds; INSERT ... ON CONFLICT DO NOTHING: two readers may fill a month at once).
+    SQLite (county size): no cache, unless CACHE_ON_SQLITE (tests; in the session)."""
+    from webapp.supervision.summary import EPOCH
+
+    limit = cacheable_before(now)
+    cacheable = [m for m in months if m < limit]
+    if not cacheable:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        bind: Any = session.get_bind()
+        engine = bind.engine if isinstance(bind, Connection) else bind
+        with engine.begin() as connection:
+            return _cached_months(connection, roots, cacheable, EPOCH)
+    if not CACHE_ON_SQLITE:
+        return {}
+    return _cached_months(session.connection(), roots, cacheable, EPOCH)
+
+
+def _cached_months(
+    connection: Connection, roots: Sequence[int], months: Sequence[str], epoch_key: str
+) -> dict[str, dict[str, int]]:
+    v, c = ReportMonthVersion, ReportChartCache
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL jit = off"))
+        connection.execute(text("SET LOCAL random_page_cost = 1.1"))
+    versions = {
+        m: int(n)
+        for m, n in connection.execute(
+            select(v.month, v.version).where(v.month.in_([*months, epoch_key]))
+        )
+    }
+    scope = chart_scope(roots, versions.get(epoch_key, 0))
+    found: dict[str, dict[str, int]] = {}
+    for stored in connection.execute(
+        select(c.__table__).where(c.month.in_(list(months)), c.scope == scope)
+    ).mappings():
+        if stored["version"] == versions.get(stored["month"], 0):
+            found[stored["month"]] = {n: int(stored[n]) for n in SUMMARY_NAMES}
+    missing = [m for m in months if m not in found]
+    if not missing:
+        return found
+    computed: dict[str, dict[str, int]] = {m: dict.fromkeys(SUMMARY_NAMES, 0) for m in missing}
+    for row in connection.execute(_chart_figures(roots, missing[0], missing[-1])):
+        if row.month in computed:
+            computed[row.month] = _summary_figures(row, SUMMARY_NAMES)
+    rows = [
+        {"month": m, "scope": scope, "version": versions.get(m, 0), **computed[m]} for m in missing
+    ]
+    # Rows of older versions of these months are of no use any more: drop them.
+    for new in rows:
+        connection.execute(
+            delete(c).where(c.month == new["month"], c.scope == scope, c.version < new["version"])
+        )
+    from webapp.supervision.summary import dialect_insert
+
+    connection.execute(
+        dialect_insert(connection.dialect.name, c).values(rows).on_conflict_do_nothing()
+    )
+    found.update(computed)
+    return found
 
 
 # --- the report's drill-down lists --------------------------------------------------------------

@@ -58,7 +58,12 @@ from sqlalchemy.sql.elements import BindParameter
 from webapp.agencies.models import Agency, Inspector
 from webapp.enums import FindingOutcome, VisitStatus
 from webapp.findings.models import Inspection, ItemFinding, Rectification
-from webapp.supervision.models import AgencyClosure, ReportVisitUnit
+from webapp.supervision.models import (
+    AgencyClosure,
+    ReportChartCache,
+    ReportMonthVersion,
+    ReportVisitUnit,
+)
 from webapp.visits.models import Visit, VisitInspector, visit_items
 
 SKIP = "report_summary_skip"  # session.info key: a bulk loader rebuilds afterwards
@@ -335,9 +340,16 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
     ids = sorted(set(visit_ids))
     connection = session.connection()
     statement = _refresh_statement(session)
+    changed: set[str] = set()  # the months whose rows this refresh may change
     for i in range(0, len(ids), _BATCH):
         batch = ids[i : i + _BATCH]
-        connection.execute(delete(ReportVisitUnit).where(ReportVisitUnit.visit_id.in_(batch)))
+        changed.update(
+            connection.execute(
+                delete(ReportVisitUnit)
+                .where(ReportVisitUnit.visit_id.in_(batch))
+                .returning(ReportVisitUnit.month)
+            ).scalars()
+        )
         connection.execute(statement, {"visit_ids": batch})
         months: dict[str, list[int]] = {}
         for visit_id, start in connection.execute(
@@ -350,12 +362,69 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
                 .where(ReportVisitUnit.visit_id.in_(of_month), ReportVisitUnit.month == "")
                 .values(month=month)
             )
+        changed.update(months)
+    bump_months(session, [m for m in changed if m and m < current_month()])
 
 
-def rebuild(session: Session, *, truncate: bool = True) -> None:
+# --- the chart cache's versions (read by reports.summary_month_series) ------------------------
+# `report_chart_cache` holds the chart's figures of months before the previous one, each
+# valid while `report_month_versions` still has the version it was computed at. A writer
+# bumps the version of every month before the current one (wall clock, Settings.timezone)
+# whose rows it changes, in its own transaction; the reader reads the version BEFORE the
+# rows it computes from, so a write committed meanwhile leaves the new cache row behind.
+# The reader only caches months before the previous one of its own clock: a clock a few
+# minutes apart across a month's boundary cannot make a cached month one writers skip.
+# `EPOCH` (a month key no month has): bumped by a rebuild, part of every cache row's scope.
+
+EPOCH = "*"
+
+
+def current_month() -> str:
+    """The wall clock's local month (YYYY-MM, Settings.timezone)."""
+    from webapp.web import tz
+
+    return datetime.now(tz()).strftime("%Y-%m")
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """INSERT with ON CONFLICT clauses (PostgreSQL's or SQLite's, the same SQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
+def bump_months(session: Session, months: Iterable[str]) -> None:
+    """+1 on each month's version (in the caller's transaction; sorted: no deadlock)."""
+    chosen = sorted(set(months))
+    if not chosen:
+        return
+    statement = dialect_insert(session.connection().dialect.name, ReportMonthVersion).values(
+        [{"month": m, "version": 1} for m in chosen]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[ReportMonthVersion.month],
+        set_={"version": ReportMonthVersion.version + 1},
+    )
+    session.connection().execute(statement)
+
+
+def clear_chart_cache(session: Session) -> None:
+    """Invalidate every cached chart month (a rebuild): bump the epoch, drop the rows."""
+    bump_months(session, [EPOCH])
+    session.connection().execute(delete(ReportChartCache))
+
+
+def rebuild(session: Session, *, truncate: bool = True, chart_cache: bool = True) -> None:
     """Recompute both tables from the records (set-based; the caller commits). On
-    PostgreSQL the table is truncated first (no dead rows left between the new ones)."""
+    PostgreSQL the table is truncated first (no dead rows left between the new ones).
+    The chart cache is invalidated too (`chart_cache` false: before migration 0006)."""
     rebuild_closure(session)
+    if chart_cache:
+        clear_chart_cache(session)
     connection = session.connection()
     if truncate and connection.dialect.name == "postgresql":
         connection.execute(text("TRUNCATE report_visit_units"))
@@ -394,7 +463,7 @@ def differences(session: Session, limit: int = 50) -> list[Difference]:
     nested = session.begin_nested()
     session.info[SKIP] = True
     try:
-        rebuild(session, truncate=False)
+        rebuild(session, truncate=False, chart_cache=False)
         after = snapshot()
     finally:
         nested.rollback()
