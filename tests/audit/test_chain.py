@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -23,7 +25,7 @@ def _without_triggers(db: Session) -> None:
 
 
 def _three(db: Session, now: datetime) -> list[AuditEvent]:
-    events = [
+    for i in range(3):
         audit.record(
             db,
             actor_id=None,
@@ -33,10 +35,8 @@ def _three(db: Session, now: datetime) -> list[AuditEvent]:
             now=now,
             data={"n": i, "text": "中文"},
         )
-        for i in range(3)
-    ]
     db.commit()
-    return events
+    return list(db.scalars(select(AuditEvent).order_by(AuditEvent.id)))
 
 
 def test_an_untouched_chain_verifies(db: Session, now: datetime) -> None:
@@ -143,3 +143,96 @@ def test_cli_exports_a_dated_head_and_checks_against_it(
     _rewrite_from(db, events[1].id)
     assert main(["audit", "verify", "--against", str(head_file)]) == 1
     assert "kept head" in capsys.readouterr().err
+
+
+AWKWARD: list[dict[str, Any]] = [
+    {"text": '中文 "quoted" \\ back\nslash', "prev": "P" * 64},
+    {"nested": {"b": [1, 2.5, None, True], "a": '"prev":"' + "P" * 64 + '"'}},
+    {},
+    {"emoji": "🙂", "tab": "\t", "nul": "\u0000", "rtl": "\u202e"},
+]
+
+
+def test_awkward_events_chain_and_verify_in_one_transaction(db: Session, now: datetime) -> None:
+    """Several events of one transaction, with data that JSON must escape (on PostgreSQL
+    the hashes are computed by the server; the verifier recomputes them in Python)."""
+    for i, data in enumerate(AWKWARD):
+        audit.record(
+            db,
+            actor_id=None,
+            action=f"test.{i}",
+            object_type="thing",
+            object_id=f"id-{i}",
+            now=now.replace(microsecond=i * 1000),
+            visit_id=None,
+            data=data,
+        )
+    db.commit()
+    report = audit.verify_chain(db)
+    assert report.ok, report
+    assert report.count == len(AWKWARD)
+    stored = list(db.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+    assert [e.action for e in stored] == [f"test.{i}" for i in range(len(AWKWARD))]
+    assert all(e.hash == audit._entry_hash(e.prev_hash, e) for e in stored)
+    assert stored[0].prev_hash == audit.GENESIS
+
+
+def test_many_events_of_one_transaction_chain_in_order(db: Session, now: datetime) -> None:
+    """Past the in-SQL batch size the events go by one executemany, chained the same way."""
+    for i in range(audit._IN_SQL_AT_MOST + 5):
+        audit.record(
+            db, actor_id=None, action="bulk", object_type="t", object_id=i, now=now, data={"i": i}
+        )
+    db.commit()
+    audit.record(db, actor_id=None, action="after", object_type="t", object_id=0, now=now)
+    db.commit()
+    report = audit.verify_chain(db)
+    assert report.ok, report
+    assert report.count == audit._IN_SQL_AT_MOST + 6
+    ids = [e.object_id for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert ids == [str(i) for i in range(audit._IN_SQL_AT_MOST + 5)] + ["0"]
+
+
+def test_a_transaction_reads_the_events_it_recorded(db: Session, now: datetime) -> None:
+    audit.record(db, actor_id=None, action="seen", object_type="t", object_id=1, now=now)
+    assert db.scalar(select(AuditEvent.action)) == "seen"  # before the commit
+    db.commit()
+    assert audit.verify_chain(db).count == 1
+
+
+def test_events_go_with_their_transaction_or_savepoint(db: Session, now: datetime) -> None:
+    audit.record(db, actor_id=None, action="rolled", object_type="t", object_id=1, now=now)
+    db.rollback()
+    audit.record(db, actor_id=None, action="kept", object_type="t", object_id=2, now=now)
+    savepoint = db.begin_nested()
+    audit.record(db, actor_id=None, action="undone", object_type="t", object_id=3, now=now)
+    savepoint.rollback()
+    audit.record(db, actor_id=None, action="kept.too", object_type="t", object_id=4, now=now)
+    db.commit()
+    assert [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))] == [
+        "kept",
+        "kept.too",
+    ]
+    assert audit.verify_chain(db).ok
+
+
+def test_a_commit_hook_after_the_append_runs_in_the_same_transaction(
+    db: Session, now: datetime
+) -> None:
+    """On PostgreSQL the append may send the COMMIT itself, but only when nothing comes
+    after it: a later commit hook still runs inside the transaction it belongs to."""
+    postgres = db.get_bind().dialect.name == "postgresql"
+    seen: list[object] = []
+
+    def later_hook(session: Session) -> None:
+        seen.append(session.scalar(text("SELECT txid_current()")) if postgres else "ran")
+
+    audit.record(db, actor_id=None, action="first", object_type="t", object_id=1, now=now)
+    before = db.scalar(text("SELECT txid_current()")) if postgres else "ran"
+    sa_event.listen(db, "before_commit", later_hook)
+    try:
+        db.commit()
+    finally:
+        sa_event.remove(db, "before_commit", later_hook)
+    assert seen == [before]
+    assert audit.verify_chain(db).count == 1

@@ -407,8 +407,7 @@ def scan_pass(
         presented_as=found.kind,
         presented_digest=found.digest,
     )
-    session.add(scan)
-    session.flush()
+    session.add(scan)  # inserted by the next flush, with the visit's change when confirmed
 
     if reason is None:
         assert visit is not None
@@ -488,7 +487,9 @@ def _confirm(
     visit.status = VisitStatus.confirmed
     visit.confirmed_at = now
     visit.confirmed_by_id = actor.id
-    covering = _load_items(session, visit)
+    covering = _load_items(session, visit)  # its autoflush writes the scan and the visit
+    if scan.id is None:
+        session.flush()
     findings = [
         _extra_visit_finding(session, visit),
         rules.short_notice(visit.registered_at, now, settings.short_notice_minutes),
@@ -496,8 +497,6 @@ def _confirm(
             session, visit=visit, now=now, settings=settings, covering=covering
         ),
     ]
-    # The reads above come before the audit append: on PostgreSQL the append serialises
-    # every writer (the chain's lock) until the commit, so it is held as briefly as it can be.
     audit.record(
         session,
         actor_id=actor.id,
@@ -574,6 +573,7 @@ def _refuse(
     now: datetime,
     settings: Settings,
 ) -> ScanResult:
+    session.flush()  # the scan's id
     audit.record(
         session,
         actor_id=actor.id,

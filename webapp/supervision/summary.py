@@ -34,6 +34,7 @@ from sqlalchemy import (
     Delete,
     Insert,
     Integer,
+    String,
     Update,
     and_,
     any_,
@@ -50,9 +51,10 @@ from sqlalchemy import (
     text,
     true,
     union_all,
-    update,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import BindParameter
 
 from webapp.agencies.models import Agency, Inspector
@@ -143,9 +145,13 @@ def month_of(at: Any, months: Sequence[str]) -> ColumnElement[Any]:
 
 
 def rows_statement(
-    session: Session, visit_filter: ColumnElement[bool], months: Sequence[str]
+    session: Session,
+    visit_filter: ColumnElement[bool],
+    months: Sequence[str],
+    month: ColumnElement[Any] | None = None,
 ) -> Any:
-    """SELECT of the summary rows of the visits matching `visit_filter` (a clause on Visit)."""
+    """SELECT of the summary rows of the visits matching `visit_filter` (a clause on Visit),
+    their month computed in SQL over `months`, or `month` given (all in that one month)."""
     from webapp.supervision.reports import HAZARDS, _covering_agency, _on_time, _record_join
     from webapp.supervision.service import month_bounds
 
@@ -239,9 +245,13 @@ def rows_statement(
         select(
             s.unit.label("agency_id"),
             s.tree,
-            (func.max(month_of(Visit.window_start, months)) if months else literal("")).label(
-                "month"
-            ),
+            (
+                month
+                if month is not None
+                else func.max(month_of(Visit.window_start, months))
+                if months
+                else literal("")
+            ).label("month"),
             s.visit_id,
             func.max(Visit.enterprise_id).label("enterprise_id"),
             part.label("inspection"),
@@ -311,9 +321,9 @@ _REFRESH: dict[tuple[str, str], Any] = {}
 
 
 def _refresh_statement(session: Session) -> Any:
-    """The INSERT ... SELECT for a list of visits (bind `visit_ids`), built once per
-    process: building and compiling it took longer than running it (tens of ms against
-    under one). The month is left blank and set afterwards from Python."""
+    """The INSERT ... SELECT for a list of visits of one month (binds `visit_ids` and
+    `month`, the local month computed in Python), built once per process: building and
+    compiling it took longer than running it (tens of ms against under one)."""
     from webapp.config import get_settings
 
     dialect = session.connection().dialect.name
@@ -328,21 +338,47 @@ def _refresh_statement(session: Session) -> Any:
         else:
             chosen = Visit.id.in_(bindparam("visit_ids", expanding=True))
         _REFRESH[key] = insert(ReportVisitUnit).from_select(
-            list(ROW_COLUMNS), rows_statement(session, chosen, [])
+            list(ROW_COLUMNS),
+            rows_statement(session, chosen, [], month=bindparam("month", type_=String)),
         )
     return _REFRESH[key]
 
 
-def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
-    """Recompute the summary rows of these visits (in the session's transaction)."""
+def _months_of(session: Session, ids: Sequence[int]) -> dict[str, list[int]]:
+    """The visits' local months (of their window start): from the session's own copy of a
+    visit where it holds the flushed, unchanged value (a confirmation's visit), else read."""
     from webapp.web import tz
 
+    months: dict[str, list[int]] = {}
+    unknown = []
+    for visit_id in ids:
+        visit = session.identity_map.get(identity_key(Visit, visit_id))
+        start = None
+        if visit is not None:
+            state = instance_state(visit)
+            if not state.modified and not state.deleted and not state.expired:
+                start = state.dict.get("window_start")
+        if start is None:
+            unknown.append(visit_id)
+        else:
+            months.setdefault(start.astimezone(tz()).strftime("%Y-%m"), []).append(visit_id)
+    if unknown:
+        for visit_id, start in session.connection().execute(
+            select(Visit.id, Visit.window_start).where(Visit.id.in_(unknown))
+        ):
+            months.setdefault(start.astimezone(tz()).strftime("%Y-%m"), []).append(visit_id)
+    return months
+
+
+def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
+    """Recompute the summary rows of these visits (in the session's transaction)."""
     ids = sorted(set(visit_ids))
     connection = session.connection()
     statement = _refresh_statement(session)
     changed: set[str] = set()  # the months whose rows this refresh may change
     for i in range(0, len(ids), _BATCH):
         batch = ids[i : i + _BATCH]
+        months = _months_of(session, batch)  # a visit deleted meanwhile has none: no rows
         changed.update(
             connection.execute(
                 delete(ReportVisitUnit)
@@ -350,18 +386,8 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
                 .returning(ReportVisitUnit.month)
             ).scalars()
         )
-        connection.execute(statement, {"visit_ids": batch})
-        months: dict[str, list[int]] = {}
-        for visit_id, start in connection.execute(
-            select(Visit.id, Visit.window_start).where(Visit.id.in_(batch))
-        ):
-            months.setdefault(start.astimezone(tz()).strftime("%Y-%m"), []).append(visit_id)
         for month, of_month in months.items():
-            connection.execute(
-                update(ReportVisitUnit)
-                .where(ReportVisitUnit.visit_id.in_(of_month), ReportVisitUnit.month == "")
-                .values(month=month)
-            )
+            connection.execute(statement, {"visit_ids": of_month, "month": month})
         changed.update(months)
     bump_months(session, [m for m in changed if m and m < current_month()])
 
@@ -562,9 +588,11 @@ def _defer(session: Session, visit_ids: Iterable[int]) -> None:
     pending.update(visit_ids)
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(Session, "before_commit", insert=True)
 def _before_commit(session: Session) -> None:
-    """Refresh the visits the transaction wrote, in it, after its last flush."""
+    """Refresh the visits the transaction wrote, in it, after its last flush. First of the
+    commit hooks (`insert=True`): the audit log's append, which holds PostgreSQL's chain
+    lock until the commit, comes after it."""
     if session.info.get(SKIP):
         return
     if session.new or session.dirty or session.deleted:

@@ -34,7 +34,7 @@ from webapp.auth.models import User
 from webapp.auth.scope import visible_agency_ids
 from webapp.checkin import passes
 from webapp.config import Settings, get_settings
-from webapp.db import begin_write
+from webapp.db import UTCDateTime, begin_write
 from webapp.enterprises import service as enterprises_service
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
@@ -215,6 +215,26 @@ def _ancestors_statement() -> Select[int | None]:
 _ANCESTORS = _ancestors_statement()
 
 
+# The enterprise's visits of a year with what the rules read of them; built once (every
+# registration and confirmation asks; building it cost more than running it).
+_ENTERPRISE_YEAR = (
+    select(Visit)
+    .where(
+        Visit.enterprise_id == bindparam("enterprise_id"),
+        Visit.window_start >= bindparam("year_start", type_=UTCDateTime()),
+        Visit.window_start < bindparam("year_end", type_=UTCDateTime()),
+        Visit.status.in_(bindparam("statuses", expanding=True)),
+        Visit.id != bindparam("exclude"),
+    )
+    .options(
+        selectinload(Visit.agency),
+        selectinload(Visit.items),
+        selectinload(Visit.team).selectinload(VisitInspector.inspector),
+    )
+    .order_by(Visit.window_start, Visit.id)
+)
+
+
 def agency_ancestors(session: Session, agency_id: int) -> set[int]:
     """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
     query up the chain (a province has thousands of agencies; the chain is a few)."""
@@ -283,26 +303,18 @@ def enterprise_facts(
 ) -> EnterpriseFacts:
     ancestors = agency_ancestors(session, enterprise.agency_id)
     year_start, year_end = _year_bounds(window_start)
-    query = (
-        select(Visit)
-        .where(
-            Visit.enterprise_id == enterprise.id,
-            Visit.window_start >= year_start,
-            Visit.window_start < year_end,
-            Visit.status.in_(statuses),
-        )
-        .options(
-            selectinload(Visit.agency),
-            selectinload(Visit.items),
-            selectinload(Visit.team).selectinload(VisitInspector.inspector),
-        )
-        .order_by(Visit.window_start, Visit.id)
+    found = session.scalars(
+        _ENTERPRISE_YEAR,
+        {
+            "enterprise_id": enterprise.id,
+            "year_start": year_start,
+            "year_end": year_end,
+            "statuses": list(statuses),
+            "exclude": 0 if exclude_visit_id is None else exclude_visit_id,  # ids start at 1
+        },
     )
-    if exclude_visit_id is not None:
-        query = query.where(Visit.id != exclude_visit_id)
     others = [
-        visit_fact(v, ancestors=ancestors, now=now, joiner_agency_id=own_agency_id)
-        for v in session.scalars(query)
+        visit_fact(v, ancestors=ancestors, now=now, joiner_agency_id=own_agency_id) for v in found
     ]
     entries: list[history.EntryFact] = []
     if with_entries:
