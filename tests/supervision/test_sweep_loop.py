@@ -15,31 +15,19 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.dbs import Databases
-from tests.factories import World, build_world
-from tests.live import free_port
+from tests.factories import World
+from tests.live import LiveServer, Prepare, live_server
 from tests.supervision.helpers import planned_visit
-from webapp.app import SWEEP_OVERLAP, create_app
-from webapp.clock import SystemClock
-from webapp.config import Settings
-from webapp.db import make_engine, make_sessionmaker
+from webapp.app import SWEEP_OVERLAP
 from webapp.enums import FlagKind
 from webapp.supervision import service
 from webapp.supervision.models import Flag
 
 REAL_SWEEP = service.sweep_unconfirmed
-
-
-@dataclass
-class Running:
-    base: str
-    thread: threading.Thread
-    server: uvicorn.Server
-    session: Callable[[], Session]
 
 
 @dataclass
@@ -91,45 +79,14 @@ class SlowSweep:
 
 @contextmanager
 def running_app(
-    databases: Databases, tmp_path: Path, prepare: Callable[[Session, World, datetime], None]
-) -> Iterator[Running]:
-    """The app under uvicorn in a thread, sweeping every second, real time, its own database."""
-    url = databases.new(tmp_path, "sweeping")
-    port = free_port()
-    settings = Settings(
-        database_url=url,
-        secret_key="sweep-loop-test-secret-0123456789-abcdefgh",
-        base_url=f"http://127.0.0.1:{port}",
-        sweep_interval_seconds=1,
-    )
-    engine = make_engine(url)
-    clock = SystemClock()
-    with make_sessionmaker(engine)() as session:
-        world = build_world(session, now=clock.now())
-        prepare(session, world, clock.now())
-        session.commit()
-    app = create_app(settings, clock=clock, engine=engine)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield Running(
-            base=settings.base_url,
-            thread=thread,
-            server=server,
-            session=make_sessionmaker(engine),
-        )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        engine.dispose()
-        databases.drop(url)
+    databases: Databases, tmp_path: Path, prepare: Prepare | None = None
+) -> Iterator[LiveServer]:
+    """The app under uvicorn in a thread, sweeping every second, real time, its own database
+    (`prepare` fills it before the server starts)."""
+    with live_server(
+        databases, tmp_path, sweep_interval_seconds=1, prepare=prepare, name="sweeping"
+    ) as app:
+        yield app
 
 
 def _overdue(session: Session, world: World, now: datetime) -> None:
@@ -144,11 +101,7 @@ def _overdue(session: Session, world: World, now: datetime) -> None:
     )
 
 
-def _nothing(session: Session, world: World, now: datetime) -> None:
-    return None
-
-
-def _flagged(app: Running) -> list[Any]:
+def _flagged(app: LiveServer) -> list[Any]:
     with app.session() as session:
         return list(
             session.scalars(
@@ -165,7 +118,7 @@ def test_a_request_is_answered_while_a_long_sweep_runs(
     with running_app(databases, tmp_path, _overdue) as app:
         assert slow.started.wait(timeout=10), "no sweep started"
         asked = time.monotonic()
-        response = httpx.get(f"{app.base}/login", timeout=10)
+        response = httpx.get(f"{app.url}/login", timeout=10)
         answered = time.monotonic() - asked
         # Answered while the sweep is still in progress, and without waiting for it.
         assert response.status_code == 200
@@ -208,7 +161,7 @@ def test_shutdown_stops_a_running_sweep_and_waits_for_it(
 ) -> None:
     slow = SlowSweep(seconds=30)  # longer than any test: only `stop` ends it
     monkeypatch.setattr(service, "sweep_unconfirmed", slow)
-    with running_app(databases, tmp_path, _nothing) as app:
+    with running_app(databases, tmp_path) as app:
         assert slow.started.wait(timeout=10)
         asked = time.monotonic()
         app.server.should_exit = True

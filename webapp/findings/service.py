@@ -1673,7 +1673,11 @@ def sweep_overdue_hazards(
         .join(InspectionItem, ItemFinding.item_id == InspectionItem.id)
         .where(
             _current_version_clause(),
-            ItemFinding.outcome == FindingOutcome.major_hazard,
+            # Written into the SQL, not bound: PostgreSQL's generic plan (the sweep's
+            # statement is prepared after a few runs on one connection) can match the partial
+            # index ix_item_findings_major_hazard_due (models.MAJOR_HAZARD_ONLY) only then.
+            ItemFinding.outcome
+            == literal(FindingOutcome.major_hazard, ItemFinding.outcome.type, literal_execute=True),
             ItemFinding.rectify_by < today,
             # Most are flagged already: skip them before looking up their rectifications.
             # (Only a shortcut: the key is checked again below and in each flag's write.)
