@@ -128,7 +128,9 @@ def _costs(db: Session, world: World, now: datetime, n: int) -> dict[str, int]:
 def test_statements_do_not_grow_with_the_rows(db: Session, world: World, now: datetime) -> None:
     _costs(db, world, now, 1)  # creates the month's plan (a few statements, once)
     events_before = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    few = _costs(db, world, now, 4)
+    # More changed rows than the audit log appends in one SQL statement (20) in both runs,
+    # so both take its bulk path: what is compared is how the import grows.
+    few = _costs(db, world, now, 25)
     many = _costs(db, world, now, 60)
     assert many == few
     # What was written is what the rows said: every change audited, the chain intact.
@@ -137,7 +139,7 @@ def test_statements_do_not_grow_with_the_rows(db: Session, world: World, now: da
         .select_from(AuditEvent)
         .where(AuditEvent.action.in_(["enterprise.updated", "plan_entry.changed"]))
     )
-    assert changed == 2 * (1 + 4 + 60)
+    assert changed == 2 * (1 + 25 + 60)
     assert (db.scalar(select(func.count()).select_from(AuditEvent)) or 0) > events_before
     assert verify_chain(db).ok
     notes = set(db.scalars(select(PlanEntry.note).where(PlanEntry.month == "2026-12")))

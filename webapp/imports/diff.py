@@ -5,9 +5,10 @@ old -> new) / unchanged. The same snapshot taken again at apply time tells a sta
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import ARRAY, ColumnElement, Select, any_, bindparam, select
+from sqlalchemy import Row as Row_
 from sqlalchemy.orm import Session, aliased
 
 from webapp.agencies.models import Agency, Credential, Inspector
@@ -19,8 +20,14 @@ from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
 
 IN_SIZE = 500  # values per IN (...) query
 
+_Ts = TypeVarTuple("_Ts")
+
 
 def chunks(values: Iterable[Any], size: int = IN_SIZE) -> Iterable[list[Any]]:
+    if isinstance(values, list):  # slices: no Python step per value
+        for start in range(0, len(values), size):
+            yield values[start : start + size]
+        return
     batch: list[Any] = []
     for value in values:
         batch.append(value)
@@ -46,6 +53,29 @@ def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[boo
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def select_among(
+    session: Session, stmt: Select[*_Ts], column: Any, values: Iterable[Any]
+) -> list[Row_[*_Ts]]:
+    """The rows of `stmt` whose `column` is among `values`, as `among` and `batches` query
+    them, but the statement built once with one expanding parameter (not a bound value
+    per element to coerce) and executed on the session's connection (Core rows fetched
+    all at once, no ORM bookkeeping per row)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        listed = list(values)
+        if not listed:
+            return []
+        array = bindparam("among_values", type_=ARRAY(column.type))
+        return list(
+            connection.execute(stmt.where(column == any_(array)), {"among_values": listed}).all()
+        )
+    query = stmt.where(column.in_(bindparam("among_values", expanding=True)))
+    found: list[Row_[*_Ts]] = []
+    for batch in chunks(values):
+        found += connection.execute(query, {"among_values": batch}).all()
+    return found
 
 
 def pairs(session: Session, stmt: Select[str, int]) -> dict[str, int]:
@@ -95,21 +125,29 @@ def snapshot(
     keys = [spec.key(r) for r in rows]
     snap: dict[str, Any] = {}
     if spec.kind == ImportKind.enterprises:
-        for batch in batches(session, keys):
-            for ent, agency_code in session.execute(
-                select(Enterprise, Agency.code)
-                .join(Agency, Agency.id == Enterprise.agency_id)
-                .where(among(session, Enterprise.uscc, batch))
-            ):
-                snap[ent.uscc] = {
-                    "id": ent.id,
-                    "name": ent.name,
-                    "address": ent.address,
-                    "industry": ent.industry,
-                    "enterprise_class": ent.enterprise_class.value,
-                    "risk_grade": ent.risk_grade,
-                    "agency_code": agency_code,
-                }
+        # Columns, not entities: no ORM object per row of a large file.
+        query = select(
+            Enterprise.id,
+            Enterprise.uscc,
+            Enterprise.name,
+            Enterprise.address,
+            Enterprise.industry,
+            Enterprise.enterprise_class,
+            Enterprise.risk_grade,
+            Agency.code,
+        ).join(Agency, Agency.id == Enterprise.agency_id)
+        for ident, code, name, address, industry, klass, grade, agency_code in select_among(
+            session, query, Enterprise.uscc, keys
+        ):
+            snap[code] = {
+                "id": ident,
+                "name": name,
+                "address": address,
+                "industry": industry,
+                "enterprise_class": klass.value,
+                "risk_grade": grade,
+                "agency_code": agency_code,
+            }
     elif spec.kind == ImportKind.items:
         for batch in batches(session, keys):
             for item in session.scalars(
@@ -170,19 +208,15 @@ def _plan_snapshot(
 ) -> dict[str, Any]:
     snap: dict[str, Any] = {}
     codes = sorted({r["uscc"] for r in rows})
-    for batch in batches(session, codes):
-        for code, ent_id in session.execute(
-            select(Enterprise.uscc, Enterprise.id).where(among(session, Enterprise.uscc, batch))
-        ):
-            snap[f"ent:{code}"] = ent_id
+    for code, ent_id in select_among(
+        session, select(Enterprise.uscc, Enterprise.id), Enterprise.uscc, codes
+    ):
+        snap[f"ent:{code}"] = ent_id
     item_codes = sorted({c for r in rows for c in r["items"]})
-    for batch in batches(session, item_codes):
-        for code, item_id in session.execute(
-            select(InspectionItem.code, InspectionItem.id).where(
-                among(session, InspectionItem.code, batch)
-            )
-        ):
-            snap[f"item:{code}"] = item_id
+    for code, item_id in select_among(
+        session, select(InspectionItem.code, InspectionItem.id), InspectionItem.code, item_codes
+    ):
+        snap[f"item:{code}"] = item_id
     for plan in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind)):
         key = f"{plan.year:04d}" if kind == PlanKind.annual else f"{plan.year:04d}-{plan.month:02d}"
         snap[f"plan:{key}"] = plan.id
@@ -204,13 +238,15 @@ def _plan_snapshot(
             if code in wanted:
                 entries[entry_id] = {"id": entry_id, "key": f"{code}|{month}", "note": note}
     items: dict[int, list[str]] = {}
-    for batch in batches(session, sorted(entries)):
-        for entry_id, code in session.execute(
-            select(plan_entry_items.c.plan_entry_id, InspectionItem.code)
-            .join(InspectionItem, InspectionItem.id == plan_entry_items.c.item_id)
-            .where(among(session, plan_entry_items.c.plan_entry_id, batch))
-        ):
-            items.setdefault(entry_id, []).append(code)
+    for entry_id, code in select_among(
+        session,
+        select(plan_entry_items.c.plan_entry_id, InspectionItem.code).join(
+            InspectionItem, InspectionItem.id == plan_entry_items.c.item_id
+        ),
+        plan_entry_items.c.plan_entry_id,
+        sorted(entries),
+    ):
+        items.setdefault(entry_id, []).append(code)
     for entry_id in sorted(entries):
         entry = entries[entry_id]
         snap.setdefault(entry["key"], []).append(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
@@ -21,10 +21,15 @@ from webapp.supervision.models import Flag
 
 
 def entry_facts(
-    session: Session, *, months: Collection[str], enterprise_ids: Collection[int] | None = None
+    session: Session,
+    *,
+    months: Collection[str],
+    enterprise_ids: Collection[int] | None = None,
+    shared_only: bool = False,
 ) -> list[PlannedEntry]:
     """Every plan entry of these months ("YYYY-MM"), of every agency, as the rule sees it
-    (optionally only those of some enterprises)."""
+    (optionally only those of some enterprises; with `shared_only`, only the entries whose
+    enterprise and month another entry shares: the rule finds nothing in the others)."""
     stmt = (
         select(
             PlanEntry.id,
@@ -41,6 +46,21 @@ def entry_facts(
         .where(PlanEntry.month.in_(sorted(set(months))))
         .order_by(PlanEntry.id)
     )
+    if shared_only:
+        shared = (
+            select(PlanEntry.enterprise_id, PlanEntry.month)
+            .where(PlanEntry.month.in_(sorted(set(months))))
+            .group_by(PlanEntry.enterprise_id, PlanEntry.month)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        stmt = stmt.join(
+            shared,
+            and_(
+                shared.c.enterprise_id == PlanEntry.enterprise_id,
+                shared.c.month == PlanEntry.month,
+            ),
+        )
     facts: list[PlannedEntry] = []
     if enterprise_ids is None:
         lists: list[list[int] | None] = [None]
@@ -89,7 +109,7 @@ def raise_plan_flags(
     raise nothing new. Returns the flags (new and existing) of the findings."""
     if not months:
         return []
-    facts = entry_facts(session, months=months)
+    facts = entry_facts(session, months=months, shared_only=True)
     flags: list[Flag] = []
     for finding in plan_duplicates(facts):
         params = finding.params

@@ -174,6 +174,7 @@ _MONTH = re.compile(
 _MONTH_ONLY = re.compile(r"^(\d{1,2})\s*月?$")
 
 
+@lru_cache(maxsize=1024)  # a plan file repeats a few months on every row
 def parse_month(text: str, year: int) -> str | None:
     """ "2026-12", "2026/12", "2026年12月", a date in the month, or "12" / "12月" (in
     `year`) -> "2026-12"; None when it is not a month."""
@@ -347,24 +348,29 @@ ENTERPRISE_COLUMNS = (
 )
 
 
-_USCC_SPACES = str.maketrans("", "", " -\t")
-_USCC_CHARS = frozenset(uscc_codes.ALPHABET)
-_USCC_VALUE = uscc_codes.VALUES.__getitem__
+# Each code character's value as a byte (255: not in the alphabet), for bytes.translate.
+_USCC_VALUES = bytes(
+    uscc_codes.VALUES.get(chr(byte), 255) if byte < 128 else 255 for byte in range(256)
+)
 
 
-def _valid_ascii_uscc(raw: str) -> str | None:
+def valid_ascii_uscc(raw: str) -> str | None:
     """The normalised code when `raw` is a plain ASCII valid code (what nearly every row
-    of a file holds), without the general path's Unicode normalisation; else None."""
+    of a file holds), without the general path's Unicode normalisation; else None. The
+    checks of `uscc.problem` (length, alphabet, check character), on bytes: C-level loops,
+    no Python call per character."""
     if not raw.isascii():
         return None  # full-width characters: the general path normalises them
-    code = raw.translate(_USCC_SPACES).upper()
-    if len(code) != uscc_codes.LENGTH or not _USCC_CHARS.issuperset(code):
+    code = raw.encode("ascii").translate(None, b" -\t").upper()
+    if len(code) != uscc_codes.LENGTH:
         return None
-    # uscc.check_character's weighted sum, with C-level iteration (no generator per row).
-    total = sum(map(operator.mul, map(_USCC_VALUE, code[:17]), uscc_codes.WEIGHTS))
-    if code[17] != uscc_codes.ALPHABET[(31 - total % 31) % 31]:
+    values = code.translate(_USCC_VALUES)
+    if 255 in values:
         return None
-    return code
+    total = sum(map(operator.mul, values[:17], uscc_codes.WEIGHTS))
+    if values[17] != (31 - total % 31) % 31:
+        return None
+    return code.decode("ascii")
 
 
 def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bool]:
@@ -373,7 +379,7 @@ def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bo
     raw_code = _required(cells, "uscc", errors)
     if not raw_code:
         return "", False
-    fast = _valid_ascii_uscc(raw_code)
+    fast = valid_ascii_uscc(raw_code)
     if fast is not None:
         return fast, True
     problem = uscc_codes.problem(raw_code)
@@ -382,25 +388,98 @@ def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bo
     return uscc_codes.normalize(raw_code), problem is None
 
 
+def _empty(key: str) -> FieldError:
+    return FieldError(key, "This cell is empty; it is required.")
+
+
+def _too_long(key: str, limit: int, value: str) -> FieldError:
+    return FieldError(
+        key,
+        "At most %(max)s characters; this cell has %(length)s.",
+        max=limit,
+        length=len(value),
+    )
+
+
+@lru_cache(maxsize=256)
+def _grade_problem(klass: str, grade: str) -> FieldError | None:
+    """`risk_grade_problem` of a (class, grade) pair: a file repeats a few pairs on every
+    row, so each is checked once (callers copy the FieldError they keep)."""
+    return risk_grade_problem(EnterpriseClass(klass), grade)
+
+
+@lru_cache(maxsize=1024)
+def _class_value(raw: str) -> str | None:
+    """The class a (non-empty) cell names, or None (as `_choice` with CLASSES)."""
+    return CLASSES.get(squash(raw))
+
+
+@lru_cache(maxsize=1024)
+def _grade_value(raw: str) -> str:
+    """The grade a cell names (its own text when it is no known spelling)."""
+    return GRADES.get(squash(raw), raw)
+
+
 def parse_enterprise(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
+    # The checks of `_required`, `_max_length` and `_choice`, inlined (this runs for every
+    # row of a file of tens of thousands); the same errors, in the same order.
     errors: list[FieldError] = []
-    code, _ = _uscc_cell(cells, errors)
+    raw_code = cells.get("uscc", "")
+    code = valid_ascii_uscc(raw_code) if raw_code else None
+    if code is None:
+        code, _ = _uscc_cell(cells, errors)
     row: Row = {"uscc": code}
-    row["name"] = _max_length(_required(cells, "name", errors), "name", 200, errors)
+    name = cells.get("name", "")
+    if not name:
+        errors.append(_empty("name"))
+    elif len(name) > 200:
+        errors.append(_too_long("name", 200, name))
+    row["name"] = name
     if "address" in cells:
-        row["address"] = _max_length(cells["address"], "address", 300, errors)
+        address = row["address"] = cells["address"]
+        if len(address) > 300:
+            errors.append(_too_long("address", 300, address))
     if "industry" in cells:
-        row["industry"] = _max_length(cells["industry"], "industry", 100, errors)
-    klass = _choice(cells, "enterprise_class", CLASSES, errors)
+        industry = row["industry"] = cells["industry"]
+        if len(industry) > 100:
+            errors.append(_too_long("industry", 100, industry))
+    raw_class = cells.get("enterprise_class", "")
+    klass = ""
+    if not raw_class:
+        errors.append(_empty("enterprise_class"))
+    else:
+        klass = _class_value(raw_class) or ""
+        if not klass:
+            errors.append(
+                FieldError(
+                    "enterprise_class",
+                    "'%(value)s' is not one of the allowed values: %(allowed)s.",
+                    value=raw_class,
+                    allowed=", ".join(dict.fromkeys(_SHOWN_CHOICES["enterprise_class"])),
+                )
+            )
     row["enterprise_class"] = klass
-    raw_grade = _required(cells, "risk_grade", errors)
-    grade = GRADES.get(squash(raw_grade), raw_grade)
-    row["risk_grade"] = grade
+    raw_grade = cells.get("risk_grade", "")
+    if not raw_grade:
+        errors.append(_empty("risk_grade"))
+    grade = row["risk_grade"] = _grade_value(raw_grade)
     if klass and raw_grade:
-        problem_grade = risk_grade_problem(EnterpriseClass(klass), grade)
-        if problem_grade is not None:
-            errors.append(problem_grade)
-    row["agency_code"] = _agency(cells, "agency_code", ctx, errors)
+        problem_grade = _grade_problem(klass, grade)
+        if problem_grade is not None:  # a copy: the cached one is shared by every row
+            errors.append(
+                FieldError(problem_grade.field, problem_grade.message, **problem_grade.params)
+            )
+    agency = row["agency_code"] = cells.get("agency_code", "")
+    if not agency:
+        errors.append(_empty("agency_code"))
+    elif agency not in ctx.agencies:
+        errors.append(
+            FieldError(
+                "agency_code",
+                "No agency with code '%(code)s'. The codes are on the Agencies page.",
+                code=agency,
+            )
+        )
     return (None if errors else row), errors
 
 
@@ -579,6 +658,12 @@ PLAN_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=4096)  # a plan file repeats its few item lists
+def _item_codes(raw: str) -> tuple[str, ...]:
+    """The item codes a cell lists, upper case, in the order given."""
+    return tuple(c.upper() for c in split_list(raw))
+
+
 def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
     code, valid = _uscc_cell(cells, errors)
@@ -603,8 +688,7 @@ def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, lis
                 year=ctx.year,
             )
         )
-    raw_items = cells.get("items", "")
-    codes = [c.upper() for c in split_list(raw_items)]
+    codes = _item_codes(cells.get("items", ""))
     if not codes:
         errors.append(
             FieldError(

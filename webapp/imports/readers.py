@@ -112,11 +112,13 @@ def _unreadable_xlsx() -> DomainError:
 MAX_GRID_CELLS = 4_000_000
 MAX_SHEET_XML = 128 * 1024 * 1024
 _CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"')
-_CELL_COLUMN = re.compile(rb'<c r="([A-Z]{1,3})[0-9]')
-# Cells calamine reads differently or that the reference scan cannot place: error values
-# (openpyxl gives their text, e.g. "#DIV/0!") and prefixed element names (<x:c ...>).
+_WIDE_COLUMN = re.compile(rb'<c r="([A-Z]{2,3})[0-9]')
+_NARROW_COLUMN = re.compile(rb'<c r="([A-Z])[0-9]')
+# A cell element not opened as <c r="A1": the reference scan cannot place it.
+_UNPLACED_CELL = re.compile(rb'<c(?=[\s>/])(?! r="[A-Z]{1,3}[0-9]{1,7}")')
+# Error values (openpyxl gives their text, e.g. "#DIV/0!"; calamine reads them differently).
 # Plain substring tests (fast); the same bytes in a cell's text only cost the fast path.
-_ODD_CELLS = (b't="e"', b":c ", b":c>", b":c/>")
+_ERROR_CELL = b't="e"'
 
 
 def _column_number(letters: bytes) -> int:
@@ -124,6 +126,35 @@ def _column_number(letters: bytes) -> int:
     for ch in letters:
         number = number * 26 + ch - 64
     return number
+
+
+def _prefixed_cell(xml: bytes) -> bool:
+    """Whether the sheet has a cell element with a namespace prefix (<x:c ...>), which the
+    reference scan does not see: one search for ":c", its rare hits looked at."""
+    at = xml.find(b":c")
+    while at != -1:
+        after = xml[at + 2 : at + 3]
+        if after and after in b" \t\r\n>/":
+            return True
+        at = xml.find(b":c", at + 2)
+    return False
+
+
+def _grid_cells(xml: bytes) -> int:
+    """How many cells calamine's grid (A1 to the last referenced cell) would hold, or an
+    upper bound of it."""
+    rows = _CELL_ROW.findall(xml)
+    if not rows:
+        return 0
+    height = max(map(int, rows))
+    wide = set(_WIDE_COLUMN.findall(xml))
+    if wide:
+        width = max(map(_column_number, wide))
+    elif 26 * height <= MAX_GRID_CELLS:
+        width = 26  # columns A to Z at most: small enough whichever is the last
+    else:
+        width = max(map(_column_number, set(_NARROW_COLUMN.findall(xml))))
+    return width * height
 
 
 def _calamine_fits(data: bytes) -> bool:
@@ -140,17 +171,10 @@ def _calamine_fits(data: bytes) -> bool:
                 return False
             for info in sheets:
                 xml = archive.read(info)
-                if any(odd in xml for odd in _ODD_CELLS):
+                if _ERROR_CELL in xml or _prefixed_cell(xml) or _UNPLACED_CELL.search(xml):
                     return False
-                rows = _CELL_ROW.findall(xml)
-                cells = xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/>")
-                if len(rows) != cells:
-                    return False  # a cell without a leading reference: not placed here
-                if rows:
-                    columns = set(_CELL_COLUMN.findall(xml))
-                    width = max(_column_number(c) for c in columns)
-                    if width * max(map(int, rows)) > MAX_GRID_CELLS:
-                        return False
+                if _grid_cells(xml) > MAX_GRID_CELLS:
+                    return False
     except Exception:  # openpyxl then reads it, or says what is wrong
         return False
     return True
@@ -189,7 +213,10 @@ def _sheet(format_: str, grid: Iterable[Iterable[object]]) -> Sheet:
     headers: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     for line, values in enumerate(grid, start=1):
-        cells = [cell_text(v) for v in values]
+        # cell_text, with its first case (text) inlined: this runs for every cell.
+        cells = [
+            v.replace("\u3000", " ").strip() if v.__class__ is str else cell_text(v) for v in values
+        ]
         if headers is None:
             if not any(cells):
                 continue  # blank lines above the header row
@@ -265,7 +292,11 @@ def _read_csv(data: bytes) -> Sheet:
         )
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    # cell_text's full-width space replacement, once for the whole text (it is neither a
+    # delimiter nor a quote, so every cell gets the same text as replacing cell by cell).
+    text = text.replace("\u3000", " ")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    strip = str.strip
     headers: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     line = 0
@@ -274,7 +305,7 @@ def _read_csv(data: bytes) -> Sheet:
         # quoted cell with a line break stays in one row).
         for line, record in enumerate(reader, start=1):
             # cell_text of a str, inlined: this loop runs for every cell of the file.
-            cells = [v.replace("\u3000", " ").strip() for v in record]
+            cells = list(map(strip, record))
             if headers is None:
                 if any(cells):
                     headers = cells

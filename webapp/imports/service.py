@@ -11,14 +11,18 @@ discard_batch: validated -> discarded.
 
 from __future__ import annotations
 
+import base64
 import gc
 import hashlib
 import json
 import time
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,14 +45,13 @@ from webapp.enums import (
 from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
 from webapp.imports import hygiene, readers
 from webapp.imports.diff import (
-    among,
-    batches,
     diff_rows,
     holder_key,
     holders,
     known_numbers,
     pairs,
     plan_key,
+    select_among,
     snapshot,
 )
 from webapp.imports.kinds import (
@@ -60,6 +63,7 @@ from webapp.imports.kinds import (
     example_row,
     match_header,
     spec_for,
+    valid_ascii_uscc,
 )
 from webapp.imports.models import ImportBatch
 from webapp.imports.writers import WRITERS
@@ -130,6 +134,62 @@ def _hash(data: Any) -> str:
     return hashlib.sha256(_canonical(data).encode()).hexdigest()
 
 
+def _dump(data: Any) -> str:
+    """A payload as JSON text (stored, never hashed: keys in their own order, which the
+    C encoder writes faster than sorted)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+# A payload this long or longer is stored compressed (zlib, then base64 for the text
+# column): SQLite rewrites a row whole when one of its columns changes, and a batch's row
+# is updated twice as it is applied (validated -> applying -> applied).
+COMPRESS_FROM = 64 * 1024
+PAYLOAD_VERSION = 2  # a checked batch's payload: 2 packs its rows (`pack_rows`), 1 did not
+_COMPRESSED = "zlib:"
+
+
+def store_payload(data: dict[str, Any]) -> str:
+    """A payload as the text stored in `ImportBatch.payload`."""
+    text = _dump(data)
+    if len(text) < COMPRESS_FROM:
+        return text
+    return _COMPRESSED + base64.b64encode(zlib.compress(text.encode(), 1)).decode("ascii")
+
+
+def load_payload(stored: str) -> dict[str, Any]:
+    """The payload stored by `store_payload` (or an older batch's plain JSON)."""
+    if stored.startswith(_COMPRESSED):
+        stored = zlib.decompress(base64.b64decode(stored[len(_COMPRESSED) :])).decode()
+    loaded: dict[str, Any] = json.loads(stored or "{}")
+    return loaded
+
+
+def pack_rows(rows: list[Row]) -> dict[str, Any]:
+    """A batch's normalised rows for its payload (format 2): each row a list of its values
+    followed by the index of its keys in `shapes`, instead of a dict repeating every key:
+    half the text to write, store and parse, for the same rows."""
+    shapes: dict[tuple[str, ...], int] = {}
+    packed: list[list[Any]] = []
+    for row in rows:
+        shape = tuple(row)
+        index = shapes.get(shape)
+        if index is None:
+            index = shapes[shape] = len(shapes)
+        values = list(row.values())
+        values.append(index)
+        packed.append(values)
+    return {"shapes": [list(shape) for shape in shapes], "packed": packed}
+
+
+def unpack_rows(payload: dict[str, Any]) -> list[Row]:
+    """The rows of a payload, as dicts (format 1 stored them so; format 2 packed)."""
+    if "packed" not in payload:
+        return list(payload.get("rows", []))
+    shapes = payload["shapes"]
+    # zip stops at the keys: the trailing shape index is left out.
+    return [dict(zip(shapes[values[-1]], values, strict=False)) for values in payload["packed"]]
+
+
 def local_year(now: datetime) -> int:
     return now.astimezone(ZoneInfo(get_settings().timezone)).year
 
@@ -188,6 +248,12 @@ def _map_headers(spec: KindSpec, headers: list[str]) -> tuple[dict[int, Column],
     return mapped, errors
 
 
+def _code_of(raw: str) -> str:
+    """A cell's credit code as `uscc.normalize` gives it (the plain valid ASCII code of
+    nearly every row without the Unicode normalisation)."""
+    return valid_ascii_uscc(raw) or uscc_codes.normalize(raw)
+
+
 def _context(
     session: Session, spec: KindSpec, raw_rows: list[dict[str, str]], year: int
 ) -> Context:
@@ -195,14 +261,14 @@ def _context(
     ctx.agencies = pairs(session, select(Agency.code, Agency.id))
     if spec.kind in PLAN_KINDS:
         ctx.items = pairs(session, select(InspectionItem.code, InspectionItem.id))
-        codes = {uscc_codes.normalize(r.get("uscc", "")) for r in raw_rows} - {""}
-        for batch in batches(session, sorted(codes)):
-            for code, ent_id, name in session.execute(
-                select(Enterprise.uscc, Enterprise.id, Enterprise.name).where(
-                    among(session, Enterprise.uscc, batch)
-                )
-            ):
-                ctx.enterprises[code] = (ent_id, name)
+        codes = {_code_of(r.get("uscc", "")) for r in raw_rows} - {""}
+        for code, ent_id, name in select_among(
+            session,
+            select(Enterprise.uscc, Enterprise.id, Enterprise.name),
+            Enterprise.uscc,
+            sorted(codes),
+        ):
+            ctx.enterprises[code] = (ent_id, name)
     return ctx
 
 
@@ -210,6 +276,32 @@ def _example_cells(spec: KindSpec, mapped: dict[int, Column]) -> dict[str, str |
     """The template's example row, in the file's columns: a row equal to it is skipped."""
     examples = dict(zip([c.key for c in spec.columns], example_row(spec), strict=True))
     return {col.key: examples.get(col.key) for col in mapped.values()}
+
+
+def _cells_of(
+    rows: list[tuple[int, list[str]]], mapped: dict[int, Column]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each row's cells by column key ("" for a cell the row is too short to have)."""
+    keys = [col.key for col in mapped.values()]
+    indexes = list(mapped)
+    if not indexes:
+        for line, _ in rows:
+            yield line, {}
+        return
+    width = max(indexes) + 1
+    pick = itemgetter(*indexes)
+    for line, values in rows:
+        if len(values) >= width:
+            picked = pick(values)
+            yield line, dict(zip(keys, picked if len(keys) > 1 else (picked,), strict=True))
+        else:
+            yield (
+                line,
+                {
+                    key: (values[i] if i < len(values) else "")
+                    for key, i in zip(keys, indexes, strict=True)
+                },
+            )
 
 
 def _store_failure(
@@ -322,8 +414,7 @@ def _check_file(
     raw_rows: list[tuple[int, dict[str, str]]] = []
     skipped = 0
     example = _example_cells(spec, mapped)
-    for line, values in sheet.rows:
-        cells = {col.key: (values[i] if i < len(values) else "") for i, col in mapped.items()}
+    for line, cells in _cells_of(sheet.rows, mapped):
         if cells and cells == example:
             skipped += 1
             continue
@@ -368,7 +459,11 @@ def _check_file(
             )
             continue
         first_line.setdefault(key, (line, row))
-        rows.append({**row, "line": line})
+        if plan_kind is None:
+            row["line"] = line  # only plan rows are compared again (without their line)
+            rows.append(row)
+        else:
+            rows.append({**row, "line": line})
     if not errors and kind == ImportKind.inspectors:
         errors += _ambiguous_holders(session, rows, headers)
     if errors:
@@ -379,12 +474,11 @@ def _check_file(
     before = snapshot(session, spec, rows, agency_id=batch.agency_id)
     diff = diff_rows(spec, rows, before)
     payload: dict[str, Any] = {
-        "version": 1,
+        "version": PAYLOAD_VERSION,
         "format": sheet.format,
         "encoding": sheet.encoding,
         "year": year,
         "columns": [col.key for col in mapped.values()],
-        "rows": rows,
         "diff": diff,
         "before_hash": _hash(before),
         "skipped_example": skipped,
@@ -400,7 +494,8 @@ def _check_file(
     batch.added = sum(1 for d in diff if d and d["a"] == "added")
     batch.changed = sum(1 for d in diff if d and d["a"] == "changed")
     batch.unchanged = len(rows) - batch.added - batch.changed
-    batch.payload = _canonical(payload)
+    payload.update(pack_rows(rows))
+    batch.payload = store_payload(payload)
     session.add(batch)
     session.commit()
     return batch
@@ -469,19 +564,26 @@ def _hygiene_preview(
             and (f.enterprise_id, f.month) in file_keys
         )
     ]
-    for row in rows:
-        ent_id, name = ctx.enterprises[row["uscc"]]
-        facts.append(
-            PlannedEntry(
-                agency_id=agency.id,
-                agency_name=agency.name,
-                plan_kind=kind,
-                enterprise_id=ent_id,
-                enterprise_name=name,
-                month=row["month"],
-                line=row["line"],
+    # Only the entries whose (enterprise, month) another shares can be in a finding, and
+    # a finding depends on those alone: the others (most of a plan: an enterprise is
+    # planned once a month) are left out, the order of the rest kept.
+    keyed = [(ctx.enterprises[row["uscc"]], row) for row in rows]
+    count = Counter((f.enterprise_id, f.month) for f in facts)
+    count.update((ent_id, row["month"]) for (ent_id, _), row in keyed)
+    facts = [f for f in facts if count[(f.enterprise_id, f.month)] > 1]
+    for (ent_id, name), row in keyed:
+        if count[(ent_id, row["month"])] > 1:
+            facts.append(
+                PlannedEntry(
+                    agency_id=agency.id,
+                    agency_name=agency.name,
+                    plan_kind=kind,
+                    enterprise_id=ent_id,
+                    enterprise_name=name,
+                    month=row["month"],
+                    line=row["line"],
+                )
             )
-        )
     return [f for f in plan_duplicates(facts) if f.params["line_numbers"]]
 
 
@@ -605,8 +707,16 @@ def _apply(
     progress: Progress | None,
 ) -> None:
     spec = spec_for(batch.kind)
-    payload = json.loads(batch.payload)
-    rows: list[Row] = payload["rows"]
+    payload = load_payload(batch.payload)
+    if int(payload.get("version", 1)) > PAYLOAD_VERSION:
+        # Checked by a newer release (then rolled back): its rows may be stored otherwise.
+        raise DomainError(
+            "import_stale",
+            "This file was checked by a newer version of the application. Nothing was "
+            "written: check the file again, then apply.",
+            status=409,
+        )
+    rows = unpack_rows(payload)
     diff: list[dict[str, Any] | None] = payload["diff"]
     before = snapshot(session, spec, rows, agency_id=batch.agency_id)
     if _hash(before) != payload["before_hash"]:
@@ -723,14 +833,14 @@ def _label(row: Row) -> str:
 
 def report(session: Session, batch: ImportBatch) -> BatchReport:
     """What the check page shows: the errors, or samples of the diff and the warnings."""
-    payload = json.loads(batch.payload or "{}")
+    payload = load_payload(batch.payload or "{}")
     spec = spec_for(batch.kind)
     errors = [
         RowError(line, col, msg, params) for line, col, msg, params in payload.get("errors", [])
     ]
     added: list[Sample] = []
     changed: list[Sample] = []
-    for row, d in zip(payload.get("rows", []), payload.get("diff", []), strict=True):
+    for row, d in zip(unpack_rows(payload), payload.get("diff", []), strict=True):
         if d is None:
             continue
         bucket = added if d["a"] == "added" else changed

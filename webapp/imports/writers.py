@@ -5,7 +5,9 @@ appended to the chain together. A chunk costs a handful of statements, whatever 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
@@ -35,41 +37,96 @@ def table_of(model: type[Any]) -> Table:
 
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT the rows (all with the same keys) in the session's transaction, each value
-    converted by its column type's own bind processor, as SQLAlchemy's INSERT would, but
-    without its per-row bookkeeping: on PostgreSQL by COPY (one stream, a fraction of the
-    server's work for row-by-row INSERTs), on SQLite by the driver's executemany."""
-    if not rows:
+    """INSERT the rows (all with the same keys) in the session's transaction (see
+    `insert_columns`)."""
+    if rows:
+        insert_columns(session, table, {key: [row[key] for row in rows] for key in rows[0]})
+
+
+class _Unset:
+    """No converted value memoised yet (None can be one)."""
+
+
+_UNSET = _Unset()
+
+
+def _converted(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """`process` (a column type's bind processor) applied to every value, once per
+    distinct value: an import repeats a handful of classes, grades and its one timestamp
+    on every row, and the processor is a pure function of the value, so each distinct
+    value is still checked (an invalid enum or naive datetime raises, as before) and
+    converted exactly as SQLAlchemy would. Keyed by (type, value): values of different
+    types that compare equal (1 and 1.0) may convert differently."""
+    memo: dict[Any, Any] = {}
+    out: list[Any] = []
+    append = out.append
+    for value in values:
+        key = (value.__class__, value)
+        try:
+            found = memo.get(key, _UNSET)
+        except TypeError:  # unhashable (a list): converted each time
+            append(process(value))
+            continue
+        if found is _UNSET:
+            found = memo[key] = process(value)
+        append(found)
+    return out
+
+
+def insert_columns(
+    session: Session,
+    table: Table,
+    columns: dict[str, list[Any]],
+    constants: dict[str, Any] | None = None,
+) -> None:
+    """INSERT rows given column by column (`columns`: equally long lists; `constants`: a
+    value for every row) in the session's transaction, each value converted by its column
+    type's own bind processor, as SQLAlchemy's INSERT would, but without its per-row
+    bookkeeping: on PostgreSQL by COPY (one stream, a fraction of the server's work for
+    row-by-row INSERTs), on SQLite by the driver's executemany."""
+    constants = constants or {}
+    lengths = {len(values) for values in columns.values()}
+    assert len(lengths) <= 1, "columns of different lengths"
+    count = lengths.pop() if lengths else 0
+    if not count:
         return
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name not in ("postgresql", "sqlite"):
-        session.execute(insert(table), rows)
+        keys = [*columns, *constants]
+        session.execute(
+            insert(table),
+            [
+                dict(zip(keys, (*values, *constants.values()), strict=True))
+                for values in zip(*columns.values(), strict=True)
+            ],
+        )
         return
-    keys = list(rows[0])
-    columns = [table.c[key] for key in keys]
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
+    keys = [*columns, *constants]
+    converted: list[Iterable[Any]] = []
+    for key in keys:
+        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        if key in constants:
+            value = constants[key]
+            converted.append(repeat(value if process is None else process(value), count))
+        else:
+            values = columns[key]
+            converted.append(values if process is None else _converted(values, process))
+    params = zip(*converted, strict=True)  # one tuple per row, built in C
+    names = ", ".join(dialect.identifier_preparer.quote(table.c[key].name) for key in keys)
     quoted_table = dialect.identifier_preparer.format_table(table)
-    values = (
-        [
-            value if process is None else process(value)
-            for value, process in zip([row[key] for key in keys], processors, strict=True)
-        ]
-        for row in rows
-    )
     driver: Any = connection.connection.driver_connection
     if dialect.name == "sqlite":
         marks = ", ".join("?" * len(keys))
         cursor = driver.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {quoted_table} ({names}) VALUES ({marks})", values)  # noqa: S608 (names from the schema)
+            cursor.executemany(f"INSERT INTO {quoted_table} ({names}) VALUES ({marks})", params)  # noqa: S608 (names from the schema)
         finally:
             cursor.close()
         return
     copy_sql = f"COPY {quoted_table} ({names}) FROM STDIN"
     with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for value_row in values:
+        for value_row in params:
             copy.write_row(value_row)
 
 
@@ -172,22 +229,22 @@ class Writer:
 
 class _EnterpriseWriter(Writer):
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
-        insert_rows(
+        agencies = self.agencies
+        insert_columns(
             self.session,
             table_of(Enterprise),
-            [
-                {
-                    "name": row["name"],
-                    "uscc": row["uscc"],
-                    "address": row.get("address", ""),
-                    "industry": row.get("industry", ""),
-                    "enterprise_class": EnterpriseClass(row["enterprise_class"]),
-                    "risk_grade": row["risk_grade"],
-                    "agency_id": self.agencies[row["agency_code"]],
-                    "created_at": self.now,
-                }
-                for row in rows
-            ],
+            {
+                "name": [row["name"] for row in rows],
+                "uscc": [row["uscc"] for row in rows],
+                "address": [row.get("address", "") for row in rows],
+                "industry": [row.get("industry", "") for row in rows],
+                # The value as stored: the column's processor checks it is one of the
+                # enum's values (validate_strings), once per distinct value.
+                "enterprise_class": [row["enterprise_class"] for row in rows],
+                "risk_grade": [row["risk_grade"] for row in rows],
+                "agency_id": [agencies[row["agency_code"]] for row in rows],
+            },
+            {"created_at": self.now},
         )
 
     def change(self, row: Row, d: dict[str, Any]) -> None:
@@ -437,27 +494,34 @@ class _PlanWriter(Writer):
         return list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
 
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
-        values = [
-            {
-                "plan_id": self._plan_id(row["month"]),
-                "agency_id": self.agency_id,
-                "enterprise_id": self.snap[f"ent:{row['uscc']}"],
-                "month": row["month"],
-                "note": row.get("note", ""),
-                "created_at": self.now,
-            }
-            for row in rows
-        ]
-        ids = self._new_entry_ids(len(values))
-        for entry, entry_id in zip(values, ids, strict=True):
-            entry["id"] = entry_id
+        snap = self.snap
+        plan_ids = {
+            month: self._plan_id(month) for month in dict.fromkeys(r["month"] for r in rows)
+        }
+        ids = self._new_entry_ids(len(rows))
         # With their ids: no INSERT .. RETURNING (a huge statement per page of rows).
-        insert_rows(self.session, table_of(PlanEntry), values)
-        links = [
-            link for row, i in zip(rows, ids, strict=True) for link in self._items(i, row["items"])
-        ]
-        insert_rows(self.session, plan_entry_items, links)
-        self.months.update(row["month"] for row in rows)
+        insert_columns(
+            self.session,
+            table_of(PlanEntry),
+            {
+                "plan_id": [plan_ids[row["month"]] for row in rows],
+                "enterprise_id": [snap[f"ent:{row['uscc']}"] for row in rows],
+                "month": [row["month"] for row in rows],
+                "note": [row.get("note", "") for row in rows],
+                "id": ids,
+            },
+            {"agency_id": self.agency_id, "created_at": self.now},
+        )
+        entry_ids: list[int] = []
+        item_ids: list[int] = []
+        for row, entry_id in zip(rows, ids, strict=True):
+            codes = row["items"]
+            entry_ids.extend([entry_id] * len(codes))
+            item_ids.extend([snap[f"item:{c}"] for c in codes])
+        insert_columns(
+            self.session, plan_entry_items, {"plan_entry_id": entry_ids, "item_id": item_ids}
+        )
+        self.months.update(plan_ids)
 
     def change(self, row: Row, d: dict[str, Any]) -> None:
         target = int(d["target"])
