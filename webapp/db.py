@@ -5,11 +5,22 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    any_,
+    create_engine,
+    event,
+    literal,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -173,3 +184,13 @@ def begin_write(session: Session) -> None:
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         yield session
+
+
+def among(column: Any, ids: Iterable[int], dialect: str) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL `column = ANY(:array)`, one parameter instead of one
+    per id: for a province's 1,101 agencies SQLAlchemy rendered and psycopg parsed the
+    parameters anew on every page (~40 ms of a report's Python time; the text changes with
+    every count, so psycopg cannot cache it). The same rows, the same plan."""
+    if dialect == "postgresql":
+        return column == any_(literal(sorted(ids), ARRAY(Integer)))  # type: ignore[no-any-return]
+    return column.in_(sorted(ids))  # type: ignore[no-any-return]

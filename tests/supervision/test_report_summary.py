@@ -4,15 +4,18 @@ month; the tables follow each write path; rebuild and check."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, event, false, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from tests.dbs import postgresql_only
 from tests.factories import World, make_agency, make_inspector, make_visit
 from tests.findings.helpers import results
-from tests.supervision.report_helpers import LATER, Month, build_month, local
+from tests.supervision.report_helpers import LATER, MONTH, Month, build_month, local
 from tests.visits.helpers import planned
 from webapp.__main__ import main
 from webapp.agencies.models import Inspector
@@ -21,7 +24,7 @@ from webapp.config import get_settings
 from webapp.enums import AgencyLevel
 from webapp.findings import service as findings
 from webapp.supervision import reports, summary
-from webapp.supervision.models import AgencyClosure, ReportVisitUnit
+from webapp.supervision.models import AgencyClosure, ReportChartCache, ReportVisitUnit
 from webapp.supervision.service import month_bounds
 from webapp.visits import service as visits
 from webapp.visits.models import visit_items
@@ -45,6 +48,20 @@ def _assert_same_as_reference(db: Session, actors: list[User], now: datetime) ->
 @pytest.fixture
 def month(db: Session, world: World, now: datetime) -> Month:
     return build_month(db, world, now)
+
+
+def test_totals_read_from_the_chart_cache_equal_the_reference(
+    db: Session, world: World, month: Month, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The month's total takes its distinct counts from the chart's point of the month,
+    which for a closed month comes from the chart cache: filled by the first reads, read by
+    the second, equal to the reference statements both times."""
+    monkeypatch.setattr(summary, "current_month", lambda: "2027-03")  # every month closed
+    monkeypatch.setattr(reports, "CACHE_ON_SQLITE", True)
+    actors = [world.supervisor, month.town_supervisor, world.admin]
+    _assert_same_as_reference(db, actors, LATER)
+    assert (db.scalar(select(func.count()).select_from(ReportChartCache)) or 0) > 0
+    _assert_same_as_reference(db, actors, LATER)
 
 
 def test_summary_report_equals_the_reference_after_service_calls(
@@ -248,3 +265,62 @@ def test_the_report_reads_the_summary(db: Session, world: World, month: Month) -
     assert sum(p.figures.inspections for p in after.series) == 0
     summary.rebuild(db)  # for the autouse check at the end
     db.commit()
+
+
+def _statements(db: Session, call: Callable[[], object]) -> list[str]:
+    """The SQL `call` sends (on any connection of the session's engine)."""
+    engine = db.get_bind().engine
+    seen: list[str] = []
+
+    def listen(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def test_the_report_reads_the_month_once(db: Session, world: World, month: Month) -> None:
+    """The month's summary rows once (the units), the chart's live months once, which also
+    give the total's distinct counts (no statement of their own), and the unconfirmed visits
+    of the rows and of the chart in one statement. (Their equality with the reference: the
+    tests above.)"""
+
+    def report() -> reports.MonthlyReport:
+        return reports.monthly_report(db, actor=world.supervisor, month=MONTH, now=LATER)
+
+    first = report()  # PostgreSQL: fills the chart cache for the months before the previous
+    assert first.total.inspections > 0
+    sent = _statements(db, report)
+    summary_reads = [s for s in sent if "FROM report_visit_units" in s]
+    assert len(summary_reads) == 2, summary_reads  # the units; the chart's live months
+    assert len([s for s in sent if "FROM visits" in s]) == 1  # the unconfirmed visits
+    assert report() == first
+
+
+@postgresql_only
+def test_report_statements_keep_plans_for_their_values(
+    db: Session, world: World, month: Month
+) -> None:
+    """psycopg prepares a statement run 5 times on a connection; PostgreSQL may then plan
+    it once for any values (a generic plan), which for the report's statements read many
+    times the rows. The report asks for a plan per execution."""
+    for _ in range(12):
+        reports.monthly_report(db, actor=world.supervisor, month=MONTH, now=LATER)
+    # The report's statements on the session's connection (not the fixtures' inserts).
+    prepared, custom, generic = db.execute(
+        text(
+            "SELECT count(*), coalesce(sum(custom_plans), 0), coalesce(sum(generic_plans), 0)"
+            " FROM pg_prepared_statements"
+            " WHERE statement LIKE '%sum(report_visit_units.%'"
+            " OR statement LIKE '%count(*) AS n%'"
+        )
+    ).one()
+    assert prepared >= 3  # the units, the chart's live months, the unconfirmed visits
+    assert custom > 0
+    assert generic == 0
+    assert db.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+    db.rollback()

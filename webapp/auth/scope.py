@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
@@ -10,18 +10,22 @@ from webapp.auth.models import User
 from webapp.enums import Role
 
 
+def _subtree_statement() -> Select[int]:
+    below = select(Agency.id).where(Agency.id == bindparam("root_id")).cte("below", recursive=True)
+    # UNION, not UNION ALL: a (corrupt) cycle ends instead of looping.
+    below = below.union(select(Agency.id).where(Agency.parent_id == below.c.id))
+    return select(below.c.id)
+
+
+# Built once. Down the tree by the parent index: a city's supervisor reads the city's dozen
+# agencies, not the province's thousand (every page a supervisor opens asks).
+_SUBTREE = _subtree_statement()
+
+
 def agency_subtree_ids(session: Session, agency_id: int) -> set[int]:
     """The agency and every agency below it (county -> towns, ...)."""
-    rows = session.execute(select(Agency.id, Agency.parent_id)).all()
-    children: dict[int | None, list[int]] = {}
-    for aid, parent in rows:
-        children.setdefault(parent, []).append(aid)
-    found, todo = {agency_id}, [agency_id]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
+    found = set(session.scalars(_SUBTREE, {"root_id": agency_id}))
+    found.add(agency_id)
     return found
 
 

@@ -72,6 +72,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, selectinload
 from webapp.agencies.models import Agency, Inspector
 from webapp.auth.models import User
 from webapp.config import get_settings
+from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
     Approval,
@@ -161,13 +162,16 @@ class _Tree:
         return frozenset(found)
 
 
-def _tree(session: Session) -> _Tree:
+def _tree(session: Session, scope: set[int] | None = None) -> _Tree:
+    """The agencies as a tree: all of them, or those of `scope` (a supervisor's subtree,
+    closed under "below": a city's dozen, not the province's thousand)."""
     agencies: dict[int, AgencyRef] = {}
     parent: dict[int, int | None] = {}
     children: dict[int | None, list[int]] = {}
-    rows = session.execute(
-        select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_by(Agency.code)
-    )
+    query = select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_by(Agency.code)
+    if scope is not None:
+        query = query.where(among(Agency.id, sorted(scope), session.get_bind().dialect.name))
+    rows = session.execute(query)
     for aid, code, name, parent_id in rows:
         agencies[aid] = AgencyRef(aid, code, name)
         parent[aid] = parent_id
@@ -177,7 +181,7 @@ def _tree(session: Session) -> _Tree:
 
 def _scope_and_tree(session: Session, actor: User) -> tuple[frozenset[int], _Tree]:
     scope = supervised_agency_ids(session, actor=actor)
-    tree = _tree(session)
+    tree = _tree(session, scope)
     return (frozenset(tree.agencies) if scope is None else frozenset(scope)), tree
 
 
@@ -243,10 +247,30 @@ def for_aggregates(session: Session) -> None:
     that then ran in 2 s; with random_page_cost 1.1 (the usual value for SSDs and cached
     data, instead of 4) the planner reads one month's inspections by index, not every
     inspection by a hash join: 0.7 s. Both are also the advice for the server's own
-    configuration (README, running at province scale)."""
+    configuration (README, running at province scale).
+
+    And a plan for the values of each execution (`plan_cache_mode`): psycopg prepares a
+    statement on the server after its 5th run on a connection, and PostgreSQL then may switch
+    to a generic plan, made without the months, the window or the agency list; for the
+    report's statements it read 2 to 10 times longer (province: the unconfirmed visits 15 ms
+    -> 125-155 ms, the unit rows 20 -> 50-85 ms), so the page slowed down on a pooled
+    connection after a few views (and the bench's floor, run after the page, was slower
+    than the page)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL jit = off"))
-        session.execute(text("SET LOCAL random_page_cost = 1.1"))
+        session.execute(_planner_settings())
+
+
+PLANNER_SETTINGS = {
+    "jit": "off",
+    "random_page_cost": "1.1",
+    "plan_cache_mode": "force_custom_plan",
+}
+
+
+def _planner_settings() -> Any:
+    """PLANNER_SETTINGS for the rest of the transaction (as SET LOCAL), in one round trip."""
+    calls = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in PLANNER_SETTINGS.items())
+    return text(f"SELECT {calls}")
 
 
 # A group key from a record's agency column and its time column (a unit, or a month).
@@ -796,13 +820,13 @@ def monthly_report(
     sort = check_sort(sort)
     units = report_units(session, actor=actor, agency_id=agency_id)
     _start, end = month_bounds(month)
-    per_unit, total = summary_unit_figures(session, units=units, month=month, now=now)
+    per_unit, total, series = summary_report(session, units=units, month=month, now=now)
     return MonthlyReport(
         month=month,
         root=units.root,
         rows=rank_rows(per_unit, sort, descending),
         total=total,
-        series=summary_month_series(session, units=units, month=month, now=now),
+        series=series,
         sort=sort,
         descending=descending,
         closed=now >= end,
@@ -868,9 +892,16 @@ def _summary_figures(row: Any, columns: Iterable[str]) -> dict[str, int]:
 SUMMARY_NAMES = ("inspections", "extra", "enterprises", *SUMMED)
 
 
-def summary_statements(*, units: Units, month: str, now: datetime) -> dict[str, Select[Any]]:
-    """The statements behind a month's rows and total (the bench's floor runs them bare)."""
+def summary_statements(
+    session: Session, *, units: Units, month: str, now: datetime
+) -> dict[str, Select[Any]]:
+    """The statements behind a month's rows besides the chart's figures (which also give the
+    total: `summary_report`): each unit's figures; the unconfirmed visits of the chart's 12
+    months, by agency in `month` itself (one index range for the rows and the chart); the
+    flags of `month`. (The bench's floor replays what the page runs.)"""
     r = ReportVisitUnit
+    months = chart_months(month)
+    first, _ = month_bounds(months[0])
     start, end = month_bounds(month)
     trees = sorted(u.agency_id for u in units.units if u.scope == Scope.tree)
     owns = sorted(u.agency_id for u in units.units if u.scope == Scope.own)
@@ -878,44 +909,67 @@ def summary_statements(*, units: Units, month: str, now: datetime) -> dict[str, 
         and_(r.tree == true(), r.agency_id.in_(trees)),
         and_(r.tree == false(), r.agency_id.in_(owns)),
     )
-    roots = _roots(units)
     ids = sorted(units.all_ids)
-    p = _period(ids, start, end, now)
+    dialect = session.get_bind().dialect.name
+    tolerance = _period(ids, start, end, now).tolerance
+    month_key = _month_key(months)(Visit.agency_id, Visit.window_start)
+    # The agency only within `month` (the rows need it), else NULL: 12 groups for the chart.
+    agency_key = case((Visit.window_start >= start, Visit.agency_id), else_=null())
     return {
         "units": select(r.agency_id.label("k"), *_summary_columns(distinct_visits=False))
         .where(r.month == month, in_units)
         .group_by(r.agency_id),
-        "total": select(*_summary_columns(distinct_visits=len(roots) > 1)).where(
-            r.month == month, r.tree == true(), r.agency_id.in_(roots)
-        ),
-        "unconfirmed": select(Visit.agency_id, func.count().label("n"))
-        .where(*_in_window(start, end), _unconfirmed(now, p.tolerance), Visit.agency_id.in_(ids))
-        .group_by(Visit.agency_id),
+        "unconfirmed": select(
+            month_key.label("k"), agency_key.label("agency_id"), func.count().label("n")
+        )
+        .where(
+            *_in_window(first, end),
+            _unconfirmed(now, tolerance),
+            among(Visit.agency_id, ids, dialect),
+        )
+        .group_by(month_key, agency_key),
         "flags": select(Flag.agency_id, Flag.kind, func.count().label("n"))
         .where(
             Flag.kind.in_(list(FLAG_COLUMNS.values())),
             Flag.raised_at >= start,
             Flag.raised_at < end,
-            Flag.agency_id.in_(ids),
+            among(Flag.agency_id, ids, dialect),
         )
         .group_by(Flag.agency_id, Flag.kind),
     }
 
 
-def summary_unit_figures(
+# The total's figures that count a joint visit (or an enterprise) once: the chart's point of
+# the month has them (the same rows and columns as a total statement would read).
+DISTINCT_NAMES = ("inspections", "extra", "enterprises")
+
+
+def summary_report(
     session: Session, *, units: Units, month: str, now: datetime
-) -> tuple[list[tuple[Unit, Figures]], Figures]:
-    """Each unit's figures in `month`, and the total (a joint visit once), from the summary
-    tables: the same figures as `unit_figures` over the month."""
-    statements = summary_statements(units=units, month=month, now=now)
+) -> tuple[list[tuple[Unit, Figures]], Figures, list[MonthPoint]]:
+    """Each unit's figures in `month`, the total (a joint visit once) and the 12-month chart,
+    from the summary tables: the same figures as `unit_figures` over the month and
+    `month_series`. Reads the month's unit rows once and the report's own rows of the
+    chart's live months (the previous and this one; the months before come from the chart
+    cache on PostgreSQL, see `_cached_chart`); the total's distinct counts are the chart's
+    point of the month, and one statement counts the unconfirmed visits of the rows and of
+    the chart."""
+    statements = summary_statements(session, units=units, month=month, now=now)
     for_aggregates(session)
+    months = chart_months(month)
+    chart = _chart_values(session, _roots(units), months, now)
     owner = {a: u.agency_id for u in units.units for a in u.agency_ids}
     values: dict[int, dict[str, int]] = {u.agency_id: {} for u in units.units}
     for row in session.execute(statements["units"]):
         values[row.k].update(_summary_figures(row, SUMMARY_NAMES))
-    for agency, count in session.execute(statements["unconfirmed"]).all():
-        unit = values[owner[agency]]
-        unit["unconfirmed"] = unit.get("unconfirmed", 0) + int(count)
+    unconfirmed = dict.fromkeys(months, 0)
+    for k, agency, count in session.execute(statements["unconfirmed"]).all():
+        if not 0 <= k < len(months):
+            continue
+        unconfirmed[months[k]] += int(count)
+        if agency is not None:
+            unit = values[owner[agency]]
+            unit["unconfirmed"] = unit.get("unconfirmed", 0) + int(count)
     names = {kind: name for name, kind in FLAG_COLUMNS.items()}
     for agency, kind, count in session.execute(statements["flags"]).all():
         unit = values[owner[agency]]
@@ -924,30 +978,21 @@ def summary_unit_figures(
     summed = Figures()
     for _unit, figures in per_unit:
         summed = summed.plus(figures)
-    distinct_total = _summary_figures(
-        session.execute(statements["total"]).one(), ("inspections", "extra", "enterprises")
-    )
-    return per_unit, replace(summed, **distinct_total)
+    total = replace(summed, **{n: chart[month].get(n, 0) for n in DISTINCT_NAMES})
+    series = []
+    for m in months:
+        drawn = {n: v for n, v in chart[m].items() if n != "rectified_on_time"}  # not drawn
+        series.append(MonthPoint(m, Figures(**drawn, unconfirmed=unconfirmed[m])))
+    return per_unit, total, series
 
 
-def chart_statements(*, units: Units, month: str, now: datetime) -> dict[str, Select[Any]]:
-    """The statements behind the 12-month chart (the bench's floor runs them bare)."""
-    months = chart_months(month)
-    roots = _roots(units)
-    start, _ = month_bounds(months[0])
-    _, end = month_bounds(months[-1])
-    p = _period(units.all_ids, start, end, now)
-    month_key = _month_key(months)(Visit.agency_id, Visit.window_start)
-    return {
-        "figures": _chart_figures(roots, months[0], months[-1]),
-        "unconfirmed": select(month_key.label("k"), func.count().label("n"))
-        .where(
-            *_in_window(start, end),
-            _unconfirmed(now, p.tolerance),
-            Visit.agency_id.in_(p.sorted_ids),
-        )
-        .group_by(month_key),
-    }
+def summary_unit_figures(
+    session: Session, *, units: Units, month: str, now: datetime
+) -> tuple[list[tuple[Unit, Figures]], Figures]:
+    """Each unit's figures in `month`, and the total (a joint visit once), from the summary
+    tables: the same figures as `unit_figures` over the month."""
+    per_unit, total, _series = summary_report(session, units=units, month=month, now=now)
+    return per_unit, total
 
 
 def _chart_figures(roots: Sequence[int], first: str, last: str) -> Select[Any]:
@@ -966,31 +1011,30 @@ def chart_months(month: str) -> list[str]:
     return [shift_month(month, i - CHART_MONTHS + 1) for i in range(CHART_MONTHS)]
 
 
+def _chart_values(
+    session: Session, roots: Sequence[int], months: Sequence[str], now: datetime
+) -> dict[str, dict[str, int]]:
+    """The summary figures of each month of the chart (the report of `roots`): the months
+    before the previous one from the chart cache (PostgreSQL, see `_cached_chart`), the
+    others read live, in one range."""
+    values: dict[str, dict[str, int]] = {m: dict.fromkeys(SUMMARY_NAMES, 0) for m in months}
+    cached = _cached_chart(session, roots, months, now)
+    values.update(cached)
+    live = [m for m in months if m not in cached]
+    if live:
+        for row in session.execute(_chart_figures(roots, live[0], live[-1])):
+            if row.month in values and row.month not in cached:
+                values[row.month] = _summary_figures(row, SUMMARY_NAMES)
+    return values
+
+
 def summary_month_series(
     session: Session, *, units: Units, month: str, now: datetime
 ) -> list[MonthPoint]:
     """The chart's months from the summary tables: the same figures as `month_series`.
     Months before the previous one come from the chart cache (PostgreSQL, see
     `_cached_chart`); the others, and every month's unconfirmed visits, are read live."""
-    statements = chart_statements(units=units, month=month, now=now)
-    for_aggregates(session)
-    months = chart_months(month)
-    roots = _roots(units)
-    values: dict[str, dict[str, int]] = {m: {} for m in months}
-    cached = _cached_chart(session, roots, months, now)
-    live = [m for m in months if m not in cached]
-    for m, figures in cached.items():
-        values[m].update(figures)
-    if live:
-        for row in session.execute(_chart_figures(roots, live[0], live[-1])):
-            if row.month not in cached:
-                values[row.month].update(_summary_figures(row, SUMMARY_NAMES))
-    for m in months:
-        values[m].pop("rectified_on_time", None)  # the chart does not draw it
-    for k, count in session.execute(statements["unconfirmed"]).all():
-        if 0 <= k < len(months):
-            values[months[k]]["unconfirmed"] = int(count)
-    return [MonthPoint(m, Figures(**values[m])) for m in months]
+    return summary_report(session, units=units, month=month, now=now)[2]
 
 
 CACHE_ON_SQLITE = False  # tests: exercise the chart cache on SQLite too (in the session)
@@ -1043,8 +1087,7 @@ def _cached_months(
 ) -> dict[str, dict[str, int]]:
     v, c = ReportMonthVersion, ReportChartCache
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SET LOCAL jit = off"))
-        connection.execute(text("SET LOCAL random_page_cost = 1.1"))
+        connection.execute(_planner_settings())  # as for_aggregates: its own transaction
     versions = {
         m: int(n)
         for m, n in connection.execute(

@@ -27,7 +27,7 @@ from webapp.auth.models import User
 from webapp.auth.scope import agency_subtree_ids, visible_agency_ids
 from webapp.checkin.models import Scan, UnregisteredReport
 from webapp.config import get_settings
-from webapp.db import begin_write
+from webapp.db import among, begin_write
 from webapp.enums import Approval, FlagKind, Role, VisitStatus
 from webapp.errors import DomainError, FieldError, forbidden, not_found
 from webapp.items.models import InspectionItem
@@ -279,7 +279,7 @@ def list_flags(
     agencies = _filter_agencies(session, scope, agency_id)
     query = select(Flag).options(*_flag_loads())
     if agencies is not None:
-        query = query.where(Flag.agency_id.in_(agencies))
+        query = query.where(among(Flag.agency_id, agencies, session.get_bind().dialect.name))
     if kind is not None:
         query = query.where(Flag.kind == kind)
     has_resolution = exists().where(FlagResolution.flag_id == Flag.id)
