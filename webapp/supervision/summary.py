@@ -346,7 +346,9 @@ def _refresh_statement(session: Session) -> Any:
 
 def _months_of(session: Session, ids: Sequence[int]) -> dict[str, list[int]]:
     """The visits' local months (of their window start): from the session's own copy of a
-    visit where it holds the flushed, unchanged value (a confirmation's visit), else read."""
+    visit where it holds the flushed, unchanged value (a confirmation's visit), else read.
+    The copy cannot be outdated by another transaction: a visit's window is set when it is
+    registered and never changed (no service moves it; a new window is a new visit)."""
     from webapp.web import tz
 
     months: dict[str, list[int]] = {}
