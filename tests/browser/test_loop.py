@@ -5,17 +5,15 @@ another enterprise's manager is refused, and the supervisor sees it all in the h
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import PASSWORD
 from tests.live import LiveServer
+from tests.qr import qr_codes
 from webapp.checkin.models import Scan
 from webapp.enums import ScanOutcome, VisitStatus
 from webapp.visits.models import Visit
@@ -82,7 +80,7 @@ def test_register_show_scan_confirm_and_supervise(browser: Browser, live: LiveSe
 
     # Read the QR code off the inspector's screen, as a camera would.
     png = page.locator(".qr-box svg").screenshot()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    found = qr_codes(png)
     assert len(found) == 1
     url = found[0].text
     assert url.startswith(f"{live.url}/scan?p=")

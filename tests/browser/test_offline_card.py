@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import re
 import time
 from collections.abc import Iterator
@@ -16,14 +15,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Error, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import PASSWORD
 from tests.live import LiveServer
+from tests.qr import qr_codes
 from tests.visits.helpers import planned
 from webapp.auth import security
 from webapp.auth.models import User
@@ -113,7 +111,7 @@ def open_card_online(page: Page, live: LiveServer, visit: Visit) -> None:
 
 def read_qr(page: Page) -> str:
     png = page.locator(".qr-box img.qr").screenshot()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    found = qr_codes(png)
     assert len(found) == 1
     return str(found[0].text)
 

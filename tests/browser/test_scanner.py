@@ -4,15 +4,12 @@ through the camera; and the language switch in the header."""
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +19,7 @@ from tests.browser.fakecam import FAKE_CAMERA_ARGS, write_qr_video
 from tests.browser.test_loop import sign_in, watch_console
 from tests.factories import make_visit
 from tests.live import LiveServer
+from tests.qr import qr_codes
 from webapp.checkin.models import Scan
 from webapp.checkin.passes import current_pass
 from webapp.enums import ScanOutcome, VisitStatus
@@ -98,7 +96,7 @@ def pass_on_screen(inspector: BrowserContext, live: LiveServer, public_id: str) 
     page.goto(f"{live.url}/visits/{public_id}")
     qr = page.locator(".qr-box svg")
     expect(qr).to_be_visible()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    found = qr_codes(qr.screenshot())
     assert len(found) == 1
     url = found[0].text
     assert url.startswith(f"{live.url}/scan?p=")

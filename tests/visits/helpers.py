@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import zxingcpp
-from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World
+from tests.qr import qr_codes
 from webapp.audit.models import AuditEvent
 from webapp.auth.models import IdempotencyRecord
 from webapp.enums import ExtraReason
@@ -123,7 +121,7 @@ def only_visit(db: Session) -> Visit:
 
 def decode_png(png: bytes, tmp_path: Path) -> str:
     """Decode a QR PNG with zxing-cpp and with zbarimg; both must read the same text."""
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    found = qr_codes(png)
     assert len(found) == 1
     path = tmp_path / "pass.png"
     path.write_bytes(png)
