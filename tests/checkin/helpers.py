@@ -8,6 +8,7 @@ import hmac
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -105,6 +106,12 @@ def token_of(visit: Visit, *, now: datetime, settings: Settings) -> str:
 
 def url_of(visit: Visit, *, now: datetime, settings: Settings) -> str:
     return passes.current_pass(visit, now=now, settings=settings).url
+
+
+def path_of(url: str) -> str:
+    """A pass URL's path and query, for the test client (which has its own host)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 def code_of(visit: Visit, *, now: datetime, settings: Settings) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from tests.checkin.helpers import (
     flags,
     forged_tokens,
     make_visit,
+    path_of,
     scans,
     sign_in,
     url_of,
@@ -29,11 +30,6 @@ from webapp.visits.models import Visit
 
 _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 _PASS = re.compile(r'name="pass" value="([^"]+)"')
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 _CONFIRM_FORM = re.compile(r'<form method="post" action="/scan".*?</form>', re.S)
@@ -71,7 +67,7 @@ def test_opening_the_scan_url_changes_nothing_whoever_opens_it(
 ) -> None:
     visit = make_visit(db, world, now=now)
     paths = [
-        _path(url_of(visit, now=now, settings=settings)),
+        path_of(url_of(visit, now=now, settings=settings)),
         "/scan?c=" + quote(code_of(visit, now=now, settings=settings)),
         "/scan?p=" + quote(forged_tokens(visit, now=now, settings=settings)["alg_none"]),
         "/scan?p=" + quote(forged_tokens(visit, now=now, settings=settings)["huge"]),
@@ -94,7 +90,7 @@ def test_not_signed_in_sees_the_details_and_a_link_to_the_separate_sign_in_page(
     en: TestClient, db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
     visit = make_visit(db, world, now=now)
-    path = _path(url_of(visit, now=now, settings=settings))
+    path = path_of(url_of(visit, now=now, settings=settings))
     page = en.get(path)
     assert page.status_code == 200
     text = page.text
@@ -134,7 +130,7 @@ def test_own_manager_sees_the_visit_and_one_confirm_button(
 ) -> None:
     visit = make_visit(db, world, now=now)
     sign_in(en, "manager1")
-    page = en.get(_path(url_of(visit, now=now, settings=settings)))
+    page = en.get(path_of(url_of(visit, now=now, settings=settings)))
     assert page.status_code == 200
     assert "A registered visit at your enterprise: Alpha Chemicals" in page.text
     assert "Confirm: these inspectors are here" in page.text
@@ -149,7 +145,7 @@ def test_a_manager_of_another_enterprise_learns_nothing_of_the_visit(
 ) -> None:
     visit = make_visit(db, world, now=now)  # at ent_a
     sign_in(en, "manager2")
-    page = en.get(_path(url_of(visit, now=now, settings=settings)))
+    page = en.get(path_of(url_of(visit, now=now, settings=settings)))
     assert page.status_code == 200
     assert "This pass is for a visit at another enterprise" in page.text
     for secret in ("Alpha Chemicals", "Alice Li", "AQ-001", world.ent_a.uscc):
@@ -176,7 +172,7 @@ def test_staff_see_the_details_but_cannot_confirm(
 ) -> None:
     visit = make_visit(db, world, now=now)
     sign_in(en, who)
-    page = en.get(_path(url_of(visit, now=now, settings=settings)))
+    page = en.get(path_of(url_of(visit, now=now, settings=settings)))
     assert page.status_code == 200
     assert "Alice Li" in page.text
     assert "Only the enterprise's safety manager can confirm it." in page.text
@@ -206,7 +202,7 @@ def test_confirm_once_then_already_confirmed_naming_time_and_person(
     now = clock.now()
     visit = make_visit(db, world, now=now)
     sign_in(en, "manager1")
-    page = en.get(_path(url_of(visit, now=now, settings=settings)))
+    page = en.get(path_of(url_of(visit, now=now, settings=settings)))
     form = _form(page.text)
     form["device_time"] = "2026-11-16T00:59:58.250Z"
     confirmed = en.post("/scan", data=form)
@@ -222,7 +218,7 @@ def test_confirm_once_then_already_confirmed_naming_time_and_person(
 
     # A colleague scans the live pass two minutes later: refused, with when and by whom.
     clock.advance(minutes=2)
-    again = en.get(_path(url_of(visit, now=clock.now(), settings=settings)))
+    again = en.get(path_of(url_of(visit, now=clock.now(), settings=settings)))
     assert "Already confirmed at 09:00 by manager1." in again.text
     assert "Record this refused scan" not in again.text  # looking again is not a refusal
     live = url_of(visit, now=clock.now(), settings=settings)
@@ -238,7 +234,7 @@ def test_a_double_tap_with_the_same_key_confirms_once_and_answers_the_same(
 ) -> None:
     visit = make_visit(db, world, now=clock.now())
     sign_in(en, "manager1")
-    form = _form(en.get(_path(url_of(visit, now=clock.now(), settings=settings))).text)
+    form = _form(en.get(path_of(url_of(visit, now=clock.now(), settings=settings))).text)
     first = en.post("/scan", data=form)
     clock.advance(seconds=3)
     second = en.post("/scan", data=form)
@@ -267,7 +263,7 @@ def test_an_expired_pass_is_a_plain_refusal_that_a_manager_can_record(
     en: TestClient, db: Session, world: World, clock: FixedClock, settings: Settings
 ) -> None:
     visit = make_visit(db, world, now=clock.now())
-    screenshot = _path(url_of(visit, now=clock.now(), settings=settings))
+    screenshot = path_of(url_of(visit, now=clock.now(), settings=settings))
     clock.advance(seconds=120)
     anonymous = en.get(screenshot)
     assert "This code has expired: ask the inspector to show the live code." in anonymous.text
@@ -327,9 +323,9 @@ def test_cancelled_and_outside_window_are_refused_in_plain_words(
         db, world, now=now, window=(now + timedelta(hours=5), now + timedelta(hours=8))
     )
     csrf = sign_in(en, "manager1")
-    page = en.get(_path(url_of(cancelled, now=now, settings=settings)))
+    page = en.get(path_of(url_of(cancelled, now=now, settings=settings)))
     assert "This visit was cancelled" in page.text
-    page = en.get(_path(url_of(later, now=now, settings=settings)))
+    page = en.get(path_of(url_of(later, now=now, settings=settings)))
     assert (
         "This visit is not registered for this time: its time window is 14:00 – 17:00." in page.text
     )
@@ -356,7 +352,7 @@ def test_a_cross_site_post_is_refused_and_records_nothing(
 ) -> None:
     visit = make_visit(db, world, now=now)
     sign_in(en, "manager1")
-    form = _form(en.get(_path(url_of(visit, now=now, settings=settings))).text)
+    form = _form(en.get(path_of(url_of(visit, now=now, settings=settings))).text)
     before = counts(db)
     response = en.post("/scan", data=form, headers={"Origin": "https://evil.example"})
     assert response.status_code == 403
@@ -387,7 +383,7 @@ def test_extra_visit_waiting_for_approval_is_shown_but_not_confirmed(
     )
     sign_in(en, "manager1")
     before = counts(db)
-    page = en.get(_path(url_of(visit, now=now, settings=settings)))
+    page = en.get(path_of(url_of(visit, now=now, settings=settings)))
     assert "Complaint or hotline report" in page.text
     assert "Pending approval" in page.text
     assert 'data-code="approval_pending"' in page.text
@@ -409,7 +405,7 @@ def test_a_browser_post_with_origin_null_counts_as_same_site_only_when_the_brows
     posts; only its own Sec-Fetch-Site header can then vouch for the request."""
     visit = make_visit(db, world, now=now)
     sign_in(en, "manager1")
-    form = _form(en.get(_path(url_of(visit, now=now, settings=settings))).text)
+    form = _form(en.get(path_of(url_of(visit, now=now, settings=settings))).text)
     for headers in (
         {"Origin": "null"},
         {"Origin": "null", "Sec-Fetch-Site": "cross-site"},

@@ -664,13 +664,14 @@ def _current_version_clause() -> Any:
     return Inspection.version == latest
 
 
-def _latest_rectification_outcome() -> Any:
-    """The outcome of the latest rectification of the hazard (visit, item) in the outer
-    query, as a correlated scalar (NULL when none)."""
+def _latest_rectification(column: Any) -> Any:
+    """`column` of the latest rectification, by (recorded_at, id), of the hazard (visit, item)
+    in the outer query, over every inspection version of the visit, as a correlated scalar
+    (NULL when none)."""
     other_finding = aliased(ItemFinding)
     other_inspection = aliased(Inspection)
     return (
-        select(Rectification.outcome)
+        select(column)
         .join(other_finding, Rectification.item_finding_id == other_finding.id)
         .join(other_inspection, other_finding.inspection_id == other_inspection.id)
         .where(
@@ -787,7 +788,7 @@ def list_hazards(
     )
     if agencies is not None:
         query = query.where(Visit.agency_id.in_(agencies))
-    latest = _latest_rectification_outcome()
+    latest = _latest_rectification(Rectification.outcome)
     if state == HazardState.open:
         query = query.where(or_(latest.is_(None), latest != RectificationOutcome.rectified))
     elif state == HazardState.closed:
@@ -1634,25 +1635,6 @@ def sweep_overdue_hazards(
     each its own transaction."""
     today = to_local(now).date()
 
-    def latest_rectification(column: Any) -> Any:
-        # What the hazard's rows show as `latest`: its newest rectification, by (recorded_at,
-        # id), over every inspection version of the visit (see _rectifications_by_hazard).
-        other_finding = aliased(ItemFinding)
-        other_inspection = aliased(Inspection)
-        return (
-            select(column)
-            .join(other_finding, Rectification.item_finding_id == other_finding.id)
-            .join(other_inspection, other_finding.inspection_id == other_inspection.id)
-            .where(
-                other_inspection.visit_id == Inspection.visit_id,
-                other_finding.item_id == ItemFinding.item_id,
-            )
-            .order_by(Rectification.recorded_at.desc(), Rectification.id.desc())
-            .limit(1)
-            .correlate(Inspection, ItemFinding)
-            .scalar_subquery()
-        )
-
     # Plain rows, streamed, not the hazards' object graphs: at province size there are tens
     # of thousands of past-deadline major hazards, nearly all flagged or rectified in time
     # long ago, and loading each with its visit, enterprise, agency and rectifications took
@@ -1665,8 +1647,8 @@ def sweep_overdue_hazards(
             Visit.id,
             Visit.agency_id,
             Visit.enterprise_id,
-            latest_rectification(Rectification.outcome),
-            latest_rectification(Rectification.recorded_at),
+            _latest_rectification(Rectification.outcome),
+            _latest_rectification(Rectification.recorded_at),
         )
         .join(Inspection, ItemFinding.inspection_id == Inspection.id)
         .join(Visit, Inspection.visit_id == Visit.id)

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ARRAY, ColumnElement, Select, any_, bindparam, select
+from sqlalchemy import ARRAY, Select, any_, bindparam, select
 from sqlalchemy import Row as Row_
 from sqlalchemy.orm import Session, aliased
 
 from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, PlanKind
 from webapp.imports.kinds import KindSpec, Row
@@ -40,19 +41,11 @@ def chunks(values: Iterable[Any], size: int = IN_SIZE) -> Iterable[list[Any]]:
 
 def batches(session: Session, values: Iterable[Any]) -> Iterable[list[Any]]:
     """The values in as few lists as one query takes: all at once on PostgreSQL (one array
-    parameter, see `among`), IN_SIZE at a time elsewhere."""
+    parameter, see `webapp.db.among`), IN_SIZE at a time elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
         listed = list(values)
         return [listed] if listed else []
     return chunks(values)
-
-
-def among(session: Session, column: Any, values: list[Any]) -> ColumnElement[bool]:
-    """`column IN values`; on PostgreSQL `column = ANY(array)`: one parameter, a small
-    statement the driver prepares once, whatever the number of values."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
-    return column.in_(values)  # type: ignore[no-any-return]
 
 
 def select_among(
@@ -95,7 +88,9 @@ def known_numbers(session: Session, numbers: list[str]) -> set[str]:
     for batch in batches(session, numbers):
         found.update(
             session.scalars(
-                select(Credential.number).where(among(session, Credential.number, batch))
+                select(Credential.number).where(
+                    among(Credential.number, batch, session.get_bind().dialect.name)
+                )
             )
         )
     return found
@@ -109,7 +104,7 @@ def holders(session: Session, rows: list[Row]) -> dict[str, list[int]]:
         for code, name, inspector_id in session.execute(
             select(Agency.code, Inspector.name, Inspector.id)
             .join(Agency, Agency.id == Inspector.agency_id)
-            .where(among(session, Inspector.name, batch))
+            .where(among(Inspector.name, batch, session.get_bind().dialect.name))
             .order_by(Inspector.id)
         ):
             found.setdefault(f"{code}|{name}", []).append(inspector_id)
@@ -151,7 +146,9 @@ def snapshot(
     elif spec.kind == ImportKind.items:
         for batch in batches(session, keys):
             for item in session.scalars(
-                select(InspectionItem).where(among(session, InspectionItem.code, batch))
+                select(InspectionItem).where(
+                    among(InspectionItem.code, batch, session.get_bind().dialect.name)
+                )
             ):
                 snap[item.code] = {
                     "id": item.id,
@@ -176,7 +173,7 @@ def snapshot(
                 .join(Inspector, Inspector.id == Credential.inspector_id)
                 .join(holder_agency, holder_agency.id == Inspector.agency_id)
                 .join(issuer, issuer.id == Credential.issuing_agency_id)
-                .where(among(session, Credential.number, batch))
+                .where(among(Credential.number, batch, session.get_bind().dialect.name))
             ):
                 snap[cred.number] = {
                     "id": cred.id,
@@ -231,7 +228,7 @@ def _plan_snapshot(
             .where(
                 Plan.agency_id == agency_id,
                 Plan.kind == kind,
-                among(session, PlanEntry.month, batch),
+                among(PlanEntry.month, batch, session.get_bind().dialect.name),
             )
             .order_by(PlanEntry.id)
         ):

@@ -10,9 +10,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
+from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, PlanKind
-from webapp.imports.diff import among, batches
+from webapp.imports.diff import batches
 from webapp.plans.models import Plan, PlanEntry
 from webapp.rules import Finding
 from webapp.rules.plan import PlannedEntry, plan_duplicates
@@ -68,7 +69,9 @@ def entry_facts(
         lists = list(batches(session, sorted(set(enterprise_ids))))
     for batch in lists:
         query = (
-            stmt if batch is None else stmt.where(among(session, PlanEntry.enterprise_id, batch))
+            stmt
+            if batch is None
+            else stmt.where(among(PlanEntry.enterprise_id, batch, session.get_bind().dialect.name))
         )
         for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in session.execute(
             query

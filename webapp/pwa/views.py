@@ -3,17 +3,13 @@ at the root scope so the whole site is the app (the worker itself is static/sw.j
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from webapp.auth.deps import OptionalWebUser
 from webapp.pwa.queue import NO_STORE
-from webapp.static_files import assets
+from webapp.static_files import STATIC, assets
 from webapp.web import render, translate
-
-STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 router = APIRouter()
 

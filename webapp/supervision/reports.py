@@ -93,6 +93,9 @@ from webapp.supervision.models import (
     ReportVisitUnit,
 )
 from webapp.supervision.service import (
+    current_month as service_current_month,
+)
+from webapp.supervision.service import (
     invalid,
     month_bounds,
     parse_month,
@@ -1046,7 +1049,7 @@ def cacheable_before(now: datetime) -> str:
     summary.refresh_visits: a clock minutes apart at a month's boundary stays safe)."""
     from webapp.supervision.summary import current_month
 
-    return shift_month(min(current_month(), now.astimezone(tz()).strftime("%Y-%m")), -1)
+    return shift_month(min(current_month(), service_current_month(now)), -1)
 
 
 def chart_scope(roots: Iterable[int], epoch: int) -> str:

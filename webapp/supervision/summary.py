@@ -349,7 +349,7 @@ def _months_of(session: Session, ids: Sequence[int]) -> dict[str, list[int]]:
     visit where it holds the flushed, unchanged value (a confirmation's visit), else read.
     The copy cannot be outdated by another transaction: a visit's window is set when it is
     registered and never changed (no service moves it; a new window is a new visit)."""
-    from webapp.web import tz
+    from webapp.supervision.service import current_month as month_of_time
 
     months: dict[str, list[int]] = {}
     unknown = []
@@ -363,12 +363,12 @@ def _months_of(session: Session, ids: Sequence[int]) -> dict[str, list[int]]:
         if start is None:
             unknown.append(visit_id)
         else:
-            months.setdefault(start.astimezone(tz()).strftime("%Y-%m"), []).append(visit_id)
+            months.setdefault(month_of_time(start), []).append(visit_id)
     if unknown:
         for visit_id, start in session.connection().execute(
             select(Visit.id, Visit.window_start).where(Visit.id.in_(unknown))
         ):
-            months.setdefault(start.astimezone(tz()).strftime("%Y-%m"), []).append(visit_id)
+            months.setdefault(month_of_time(start), []).append(visit_id)
     return months
 
 
@@ -409,9 +409,9 @@ EPOCH = "*"
 
 def current_month() -> str:
     """The wall clock's local month (YYYY-MM, Settings.timezone)."""
-    from webapp.web import tz
+    from webapp.supervision import service
 
-    return datetime.now(tz()).strftime("%Y-%m")
+    return service.current_month(datetime.now(UTC))
 
 
 def dialect_insert(dialect: str, table: Any) -> Any:

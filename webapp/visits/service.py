@@ -288,27 +288,20 @@ def year_facts(
         items.setdefault(visit_id, set()).add(item_id)
     facts = []
     for v in visits:
-        team = teams.get(v.id, [])
-        agencies = frozenset({v.agency_id, *(agency_id for _, agency_id, _ in team)})
         facts.append(
-            history.VisitFact(
+            _fact(
                 visit_id=v.id,
                 public_id=v.public_id,
                 agency_id=v.agency_id,
                 agency_name=v.name,
-                lead_name=team[0][2] if team else "?",
-                day=to_local(v.window_start).date().isoformat(),
-                month=local_month(v.window_start),
+                window_start=v.window_start,
                 status=v.status,
-                case_driven=v.plan_entry_id is None and v.extra_reason in CASE_DRIVEN_REASONS,
-                supervisory=v.agency_id in ancestors,
-                inspector_ids=frozenset(inspector_id for inspector_id, _, _ in team),
-                agency_ids=agencies,
+                case_driven=_case_driven(v.plan_entry_id, v.extra_reason),
+                team=teams.get(v.id, []),
                 item_ids=frozenset(items.get(v.id, ())),
-                joinable=joiner_agency_id is not None
-                and v.status == VisitStatus.registered
-                and v.window_start > now
-                and joiner_agency_id not in agencies,
+                ancestors=ancestors,
+                now=now,
+                joiner_agency_id=joiner_agency_id,
             )
         )
     return facts
@@ -322,7 +315,11 @@ def agency_ancestors(session: Session, agency_id: int) -> set[int]:
 
 
 def is_case_driven(visit: Visit) -> bool:
-    return visit.plan_entry_id is None and visit.extra_reason in CASE_DRIVEN_REASONS
+    return _case_driven(visit.plan_entry_id, visit.extra_reason)
+
+
+def _case_driven(plan_entry_id: int | None, extra_reason: ExtraReason | None) -> bool:
+    return plan_entry_id is None and extra_reason in CASE_DRIVEN_REASONS
 
 
 def _agency_ids(visit: Visit) -> frozenset[int]:
@@ -335,24 +332,57 @@ def visit_fact(
     """A stored visit as the rules over an enterprise's visits see it. `joiner_agency_id`:
     the agency that might join it (it is joinable when registered, its window still ahead,
     and that agency not on it yet)."""
-    agencies = _agency_ids(visit)
-    return history.VisitFact(
+    return _fact(
         visit_id=visit.id,
         public_id=visit.public_id,
         agency_id=visit.agency_id,
         agency_name=visit.agency.name,
-        lead_name=visit.team[0].inspector.name if visit.team else "?",
-        day=to_local(visit.window_start).date().isoformat(),
-        month=local_month(visit.window_start),
+        window_start=visit.window_start,
         status=visit.status,
         case_driven=is_case_driven(visit),
-        supervisory=visit.agency_id in ancestors,
-        inspector_ids=frozenset(m.inspector_id for m in visit.team),
-        agency_ids=agencies,
+        team=[(m.inspector_id, m.inspector.agency_id, m.inspector.name) for m in visit.team],
         item_ids=frozenset(item.id for item in visit.items),
+        ancestors=ancestors,
+        now=now,
+        joiner_agency_id=joiner_agency_id,
+    )
+
+
+def _fact(
+    *,
+    visit_id: int,
+    public_id: str,
+    agency_id: int,
+    agency_name: str,
+    window_start: datetime,
+    status: VisitStatus,
+    case_driven: bool,
+    team: list[tuple[int, int, str]],
+    item_ids: frozenset[int],
+    ancestors: set[int],
+    now: datetime,
+    joiner_agency_id: int | None,
+) -> history.VisitFact:
+    """`visit_fact` from a visit's values, loaded or read as rows (`year_facts`); `team`:
+    (inspector id, their agency, their name) in team order, the lead first."""
+    agencies = frozenset({agency_id, *(agency for _, agency, _ in team)})
+    return history.VisitFact(
+        visit_id=visit_id,
+        public_id=public_id,
+        agency_id=agency_id,
+        agency_name=agency_name,
+        lead_name=team[0][2] if team else "?",
+        day=to_local(window_start).date().isoformat(),
+        month=local_month(window_start),
+        status=status,
+        case_driven=case_driven,
+        supervisory=agency_id in ancestors,
+        inspector_ids=frozenset(inspector for inspector, _, _ in team),
+        agency_ids=agencies,
+        item_ids=item_ids,
         joinable=joiner_agency_id is not None
-        and visit.status == VisitStatus.registered
-        and visit.window_start > now
+        and status == VisitStatus.registered
+        and window_start > now
         and joiner_agency_id not in agencies,
     )
 

@@ -5,14 +5,12 @@ changed (office zone, as made)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.checkin.helpers import make_visit, sign_in, url_of
+from tests.checkin.helpers import make_visit, path_of, sign_in, url_of
 from tests.factories import World, api_token
 from webapp.config import Settings
 from webapp.errors import LocalTime, in_zone
@@ -22,28 +20,11 @@ from webapp.web import TZ_COOKIE, translate
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture
-def en(client: TestClient) -> TestClient:
-    client.headers["Accept-Language"] = "en"
-    return client
-
-
-@pytest.fixture
-def settings(client: TestClient) -> Settings:
-    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-    return settings
-
-
 def _later_visit(db: Session, world: World, now: datetime) -> Visit:
     # 14:00 - 17:00 in Shanghai = 06:00 - 09:00 UTC = 12:00 - 15:00 in Urumqi (UTC+6).
     return make_visit(
         db, world, now=now, window=(now + timedelta(hours=5), now + timedelta(hours=8))
     )
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 def test_a_local_time_reads_in_the_office_zone_and_shows_in_another() -> None:
@@ -69,10 +50,10 @@ def test_the_scan_page_gives_the_time_window_in_the_readers_zone(
     visit = _later_visit(db, world, now)
     csrf = sign_in(en, "manager1")
     url = url_of(visit, now=now, settings=settings)
-    office = en.get(_path(url))
+    office = en.get(path_of(url))
     assert "its time window is 14:00 – 17:00." in office.text
     en.cookies.set(TZ_COOKIE, "UTC")
-    page = en.get(_path(url))
+    page = en.get(path_of(url))
     assert "its time window is 06:00 – 09:00." in page.text
     assert "14:00 – 17:00" not in page.text
     refused = en.post(
