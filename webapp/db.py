@@ -195,3 +195,12 @@ def among(column: Any, values: Iterable[Any], dialect: str) -> ColumnElement[boo
         array = bindparam(None, list(values), type_=ARRAY(column.type))
         return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def plain_reads(session: Session) -> Connection:
+    """The session's connection, for Core reads of plain rows on a busy path (a statement
+    through the session costs about twice as much in Python: ORM execution and its hooks).
+    Pending ORM changes are flushed first, as the session's own autoflush would."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()

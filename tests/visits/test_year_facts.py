@@ -48,7 +48,9 @@ def _reference(
     if exclude is not None:
         query = query.where(Visit.id != exclude)
     return [
-        service.visit_fact(v, ancestors=ancestors, now=now, joiner_agency_id=joiner)
+        service.visit_fact(
+            service.visit_row(v), ancestors=ancestors, now=now, joiner_agency_id=joiner
+        )
         for v in db.scalars(query)
     ]
 

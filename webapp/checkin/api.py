@@ -3,7 +3,6 @@ confirmed visits. The same services as the pages."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -22,7 +21,6 @@ from webapp.checkin.schemas import (
 )
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
-from webapp.visits.models import Visit
 from webapp.web import translate
 
 router = APIRouter(tags=["checkin"])
@@ -38,12 +36,8 @@ _REFUSAL_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def visit_out(
-    visit: Visit, *, now: datetime, card: visits_service.VisitCard | None = None
-) -> VisitOut:
-    """The visit as its enterprise sees it; from `card` when the caller has it built."""
-    if card is None:
-        card = visits_service.visit_card(visit, now=now)
+def visit_out(card: visits_service.VisitCard) -> VisitOut:
+    """The visit as its enterprise sees it."""
     return VisitOut(
         public_id=card.public_id,
         status=card.status,
@@ -118,12 +112,13 @@ def checkin(
         raise DomainError(result.reason_code, result.message, **result.params)
     assert result.visit is not None
     assert result.confirmed_at is not None
+    card = result.card or visits_service.card_of(result.visit, now=now, settings=settings)
     answer = CheckinOut(
         scan_id=result.scan_id,
         outcome=result.outcome,
         confirmed_at=result.confirmed_at,
         message=translate(request.state.lang, result.message, result.params),
-        visit=visit_out(result.visit, now=now, card=result.card),
+        visit=visit_out(card),
     )
     # Sent as built (it is a CheckinOut already): returned as a model, FastAPI would
     # validate it a second time against the response model, in its thread pool.
@@ -150,7 +145,10 @@ def create_report(
 def enterprise_visits(db: DB, now: Now, user: ApiUser) -> list[VisitOut]:
     """The safety manager's enterprise's confirmed visits, newest first (a registered visit
     is never shown before its pass is scanned)."""
-    return [visit_out(v, now=now) for v in service.confirmed_visits(db, actor=user)]
+    return [
+        visit_out(visits_service.visit_card(v, now=now))
+        for v in service.confirmed_visits(db, actor=user)
+    ]
 
 
 @router.get("/enterprise/reports", response_model=list[ReportOut])

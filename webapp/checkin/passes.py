@@ -10,19 +10,19 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import qrcode
 import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_M
-from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from webapp.auth import security
 from webapp.auth.security import PassRefused
 from webapp.config import Settings
+from webapp.visits import rows
 from webapp.visits.models import Visit
+from webapp.visits.rows import VisitRow
 
 SCAN_PATH = "/scan"
 
@@ -87,7 +87,7 @@ class Presented:
 
     kind: str
     digest: str
-    visit: Visit | None
+    visit: VisitRow | None
     refusal: str | None
 
 
@@ -106,42 +106,16 @@ def _token_from(text: str) -> tuple[str, str]:
     return "code", text
 
 
-class VisitLookups(NamedTuple):
-    """The two statements that find a pass's visit, by its public id and by its short
-    code's prefix, each with one bound parameter `value`. Built once (building a statement
-    costs more than running a cached one)."""
-
-    by_public_id: Select[Visit]
-    by_code_prefix: Select[Visit]
-
-    @classmethod
-    def build(cls, *, lock: bool = False, options: tuple[Any, ...] = ()) -> VisitLookups:
-        """`lock`: FOR UPDATE and read afresh (the session may hold an older copy); OF
-        visits, so the eager joins in `options` lock nothing else."""
-
-        def lookup(column: Any) -> Select[Visit]:
-            query = select(Visit).where(column == bindparam("value")).options(*options)
-            if lock:
-                query = query.with_for_update(of=Visit)
-                query = query.execution_options(populate_existing=True)
-            return query
-
-        return cls(lookup(Visit.public_id), lookup(Visit.code_prefix))
-
-
-READ_LOOKUPS = VisitLookups.build()
-
-
 def identify(
     session: Session,
     presented: str,
     *,
     now: datetime,
     settings: Settings,
-    lookups: VisitLookups = READ_LOOKUPS,
+    lock: bool = False,
 ) -> Presented:
     """Find and verify the presented pass. Never raises for a bad pass. Reads only; a
-    confirming scan passes `lookups` that lock the visit and load what it will read."""
+    confirming scan locks the visit (`lock`)."""
     presented = presented[: security.MAX_PASS_TOKEN_LENGTH + 200]
     kind, value = _token_from(presented)
     digest = security.digest(presented.strip())
@@ -150,7 +124,7 @@ def identify(
         if code is None:
             return Presented(kind, digest, None, "pass_invalid")
         prefix = code[: security.CODE_PREFIX_LENGTH]
-        visit = session.scalar(lookups.by_code_prefix, {"value": prefix})
+        visit = rows.load(session, "code_prefix", prefix, lock=lock)
         if visit is None:
             return Presented(kind, digest, None, "pass_invalid")
         try:
@@ -169,7 +143,7 @@ def identify(
         return Presented(kind, digest, visit, None)
 
     public_id = security.peek_pass_visit(value)
-    visit = session.scalar(lookups.by_public_id, {"value": public_id}) if public_id else None
+    visit = rows.load(session, "public_id", public_id, lock=lock) if public_id else None
     if visit is None:
         return Presented(kind, digest, None, "pass_invalid")
     try:

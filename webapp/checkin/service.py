@@ -10,15 +10,14 @@ confirmed visits only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, selectinload
 
 from webapp import idempotency, rules
 from webapp.agencies.models import Inspector
@@ -39,11 +38,12 @@ from webapp.errors import (
     not_found,
     validation_error,
 )
-from webapp.items.models import InspectionItem
-from webapp.plans.models import PlanEntry
+from webapp.supervision import summary
 from webapp.supervision.flags import raise_flag
+from webapp.visits import rows
 from webapp.visits import service as visits_service
-from webapp.visits.models import Visit, VisitDecision, VisitInspector, visit_items
+from webapp.visits.models import Visit, VisitDecision, VisitInspector
+from webapp.visits.rows import VisitRow
 from webapp.web import N_
 
 IDEMPOTENCY_SCOPE = "checkin"
@@ -127,7 +127,7 @@ class ScanResult:
     next_step: str  # English msgid; "" when confirmed
     confirmed_at: datetime | None
     # Only when the scanning manager may see it (their own enterprise's genuine pass).
-    visit: Visit | None
+    visit: VisitRow | None
     replayed: bool = False
     # The confirmed visit's card, built in the confirming transaction (None on a refusal or
     # a replay: build it from `visit`).
@@ -153,7 +153,7 @@ class ScanPreview:
     message: str  # English msgid ("" when the pass is fine)
     params: dict[str, Any]
     next_step: str
-    visit: Visit | None  # None when nothing about the visit may be shown
+    visit: VisitRow | None  # None when nothing about the visit may be shown
     can_confirm: bool  # a manager of this enterprise, and the pass would confirm now
     can_record: bool  # a signed-in manager may record the refused scan for the supervisor
     enterprise_name: str | None  # only for the enterprise's own manager
@@ -183,7 +183,7 @@ def _local(value: datetime, settings: Settings, now: datetime) -> str:
 
 
 def _refusal_params(
-    session: Session, reason: str, visit: Visit | None, *, settings: Settings, now: datetime
+    session: Session, reason: str, visit: VisitRow | None, *, settings: Settings, now: datetime
 ) -> dict[str, Any]:
     if visit is None:
         return {}
@@ -202,7 +202,7 @@ def _refusal_params(
 
 
 def refusal_of(
-    visit: Visit, *, enterprise_id: int, now: datetime, settings: Settings
+    visit: VisitRow, *, enterprise_id: int, now: datetime, settings: Settings
 ) -> str | None:
     """Why a genuine, current pass of `visit` would not confirm at `enterprise_id` now
     (an extra visit confirms only once approved, whatever Settings.extra_visit_approval)."""
@@ -262,7 +262,7 @@ def preview_scan(
         kind = "staff"
     visit = found.visit
 
-    def refused(reason: str, *, show: Visit | None = None, own: bool = False) -> ScanPreview:
+    def refused(reason: str, *, show: VisitRow | None = None, own: bool = False) -> ScanPreview:
         message, next_step = REFUSALS[reason]
         return ScanPreview(
             presented=presented,
@@ -316,7 +316,7 @@ def _replayed(session: Session, body: str) -> ScanResult:
     data = json.loads(body)
     visit = None
     if data.get("visit_public_id"):
-        visit = session.scalar(select(Visit).where(Visit.public_id == data["visit_public_id"]))
+        visit = rows.load(session, "public_id", data["visit_public_id"])
     confirmed_at = data.get("confirmed_at")
     return ScanResult(
         scan_id=int(data["scan_id"]),
@@ -385,9 +385,9 @@ def scan_pass(
         session.rollback()
         return replay
 
-    # The visit is read once, locked (two confirmations of one pass run one after the other)
-    # and with all that the rules and the answer read of it.
-    found = passes.identify(session, presented, now=now, settings=settings, lookups=_CONFIRMING)
+    # The visit is read once, as rows, locked (two confirmations of one pass run one after
+    # the other) and with all that the rules and the answer read of it.
+    found = passes.identify(session, presented, now=now, settings=settings, lock=True)
     visit = found.visit
     reason = found.refusal
     if reason is None:
@@ -396,7 +396,8 @@ def scan_pass(
         else:
             reason = refusal_of(visit, enterprise_id=enterprise_id, now=now, settings=settings)
 
-    scan = Scan(
+    scan = _store_scan(
+        session,
         visit_id=visit.id if visit is not None else None,
         enterprise_id=enterprise_id,
         user_id=actor.id,
@@ -407,7 +408,6 @@ def scan_pass(
         presented_as=found.kind,
         presented_digest=found.digest,
     )
-    session.add(scan)  # inserted by the next flush, with the visit's change when confirmed
 
     if reason is None:
         assert visit is not None
@@ -447,55 +447,54 @@ def scan_pass(
     return result
 
 
-def _confirming_loads() -> list[Any]:
-    """What a confirmation reads of its visit, loaded with it in two statements (the visit
-    with its agency, enterprise and plan entry; its team with their inspectors, agencies and
-    credentials) instead of one lazy load each. The items: `_load_items`."""
-    return [
-        joinedload(Visit.agency, innerjoin=True),
-        joinedload(Visit.enterprise, innerjoin=True),
-        joinedload(Visit.plan_entry).joinedload(PlanEntry.plan),
-        selectinload(Visit.team)
-        .joinedload(VisitInspector.inspector, innerjoin=True)
-        .options(
-            joinedload(Inspector.agency, innerjoin=True),
-            joinedload(Inspector.credentials),
-        ),
-    ]
+@dataclass(frozen=True)
+class _StoredScan:
+    id: int
+    presented_as: str
+    device_time: datetime | None
 
 
-_CONFIRMING = passes.VisitLookups.build(lock=True, options=tuple(_confirming_loads()))
-_ITEMS = (
-    select(InspectionItem, visit_items.c.agency_id)
-    .join(visit_items, visit_items.c.item_id == InspectionItem.id)
-    .where(visit_items.c.visit_id == bindparam("visit_id"))
-    .order_by(InspectionItem.code)
+# Plain statements, built once, through the session's connection: a confirmation writes two
+# rows, and the unit of work cost more than the statements. The report summary learns of the
+# visit's change from `summary.mark_written` (its hooks see only what goes through the ORM).
+_INSERT_SCAN = insert(Scan).returning(Scan.id)
+_CONFIRM_VISIT = (
+    update(Visit)
+    .where(Visit.id == bindparam("visit_id"), Visit.status == VisitStatus.registered)
+    .values(
+        status=VisitStatus.confirmed,
+        confirmed_at=bindparam("confirmed_at"),
+        confirmed_by_id=bindparam("confirmed_by_id"),
+    )
 )
 
 
-def _load_items(session: Session, visit: Visit) -> dict[int, int | None]:
-    """The visit's items (into `visit.items`, in the relationship's order) and, in the same
-    statement, the agency covering each in a joint visit (what item_agencies reads)."""
-    rows = session.execute(_ITEMS, {"visit_id": visit.id}).all()
-    set_committed_value(visit, "items", [item for item, _agency in rows])
-    return {item.id: agency_id for item, agency_id in rows}
+def _store_scan(session: Session, **values: Any) -> _StoredScan:
+    """Insert one scan (the evidence of what was presented, when and by whom)."""
+    scan_id = session.connection().execute(_INSERT_SCAN, values).scalar_one()
+    return _StoredScan(scan_id, values["presented_as"], values["device_time"])
 
 
 def _confirm(
-    session: Session, *, actor: User, visit: Visit, scan: Scan, now: datetime, settings: Settings
+    session: Session,
+    *,
+    actor: User,
+    visit: VisitRow,
+    scan: _StoredScan,
+    now: datetime,
+    settings: Settings,
 ) -> ScanResult:
-    visit.status = VisitStatus.confirmed
-    visit.confirmed_at = now
-    visit.confirmed_by_id = actor.id
-    covering = _load_items(session, visit)  # its autoflush writes the scan and the visit
-    if scan.id is None:
-        session.flush()
+    changed = session.connection().execute(
+        _CONFIRM_VISIT, {"visit_id": visit.id, "confirmed_at": now, "confirmed_by_id": actor.id}
+    )
+    # The row is locked and was read as registered: anything else is a bug, not a race.
+    assert changed.rowcount == 1, "the locked visit changed under its lock"
+    summary.mark_written(session, visit.id, visit.window_start)
+    visit = replace(visit, status=VisitStatus.confirmed, confirmed_at=now, confirmed_by_id=actor.id)
     findings = [
         _extra_visit_finding(session, visit),
         rules.short_notice(visit.registered_at, now, settings.short_notice_minutes),
-        *visits_service.confirmation_findings(
-            session, visit=visit, now=now, settings=settings, covering=covering
-        ),
+        *visits_service.confirmation_findings(session, visit=visit, now=now, settings=settings),
     ]
     audit.record(
         session,
@@ -535,11 +534,11 @@ def _confirm(
         confirmed_at=now,
         visit=visit,
         # Built before the commit: the answer needs no read after it.
-        card=visits_service.visit_card(visit, now=now, settings=settings, covering=covering),
+        card=visits_service.card_of(visit, now=now, settings=settings),
     )
 
 
-def _extra_visit_finding(session: Session, visit: Visit) -> rules.Finding | None:
+def _extra_visit_finding(session: Session, visit: VisitRow) -> rules.Finding | None:
     """Rule `extra.needs_approval` at the confirmation: the approval is compared with the
     first scan refused for want of it (the team was at the gate before the approval)."""
     if not visit.is_extra:
@@ -566,14 +565,13 @@ def _refuse(
     session: Session,
     *,
     actor: User,
-    visit: Visit | None,
-    scan: Scan,
+    visit: VisitRow | None,
+    scan: _StoredScan,
     reason: str,
     enterprise_id: int,
     now: datetime,
     settings: Settings,
 ) -> ScanResult:
-    session.flush()  # the scan's id
     audit.record(
         session,
         actor_id=actor.id,

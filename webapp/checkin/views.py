@@ -27,14 +27,14 @@ from webapp.checkin.passes import SCAN_PATH
 from webapp.enums import Role
 from webapp.errors import DomainError
 from webapp.visits import service as visits_service
-from webapp.visits.models import Visit
+from webapp.visits.rows import VisitRow
 from webapp.web import ShownError, display_zone, render, shown_errors
 
 router = APIRouter(dependencies=[CsrfProtected])
 
 
-def _card(visit: Visit | None, now: datetime) -> visits_service.VisitCard | None:
-    return visits_service.visit_card(visit, now=now) if visit is not None else None
+def _card(visit: VisitRow | None, now: datetime) -> visits_service.VisitCard | None:
+    return visits_service.card_of(visit, now=now) if visit is not None else None
 
 
 def _this_url(request: Request) -> str:
@@ -129,7 +129,7 @@ def enterprise_home(request: Request, db: DB, now: Now, user: WebUser) -> Respon
         "checkin/home.html",
         {
             "home": home,
-            "cards": [(visit, _card(visit, now)) for visit in home.visits],
+            "cards": [(visit, visits_service.visit_card(visit, now=now)) for visit in home.visits],
             "reported": request.query_params.get("reported") == "1",
         },
     )
@@ -141,7 +141,11 @@ def enterprise_visit(request: Request, public_id: str, db: DB, now: Now, user: W
     return render(
         request,
         "checkin/visit.html",
-        {"visit": visit, "card": _card(visit, now), "show_enterprise": True},
+        {
+            "visit": visit,
+            "card": visits_service.visit_card(visit, now=now),
+            "show_enterprise": True,
+        },
     )
 
 

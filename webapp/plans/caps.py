@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from webapp.audit import service as audit
 from webapp.auth.models import User
-from webapp.db import begin_write
+from webapp.db import begin_write, plain_reads
 from webapp.enterprises.service import RISK_GRADES
 from webapp.enums import EnterpriseClass, Role
 from webapp.errors import FieldError, forbidden, not_found, validation_error
@@ -52,12 +52,13 @@ def _require_admin(actor: User) -> None:
         raise forbidden()
 
 
+_CAPS = select(VisitCap.enterprise_class, VisitCap.risk_grade, VisitCap.max_per_year)
+
+
 def load_caps(session: Session) -> dict[tuple[str, str], int]:
     """(enterprise class, grade) -> visits per year; ("supervisory", "*") for visits by
     offices above the enterprise's own agency. One query; no permission needed (rules)."""
-    rows = session.execute(
-        select(VisitCap.enterprise_class, VisitCap.risk_grade, VisitCap.max_per_year)
-    )
+    rows = plain_reads(session).execute(_CAPS)
     return {(klass, grade): cap for klass, grade, cap in rows}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,14 +27,14 @@ from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from webapp import idempotency
-from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.agencies.models import Agency, Inspector
 from webapp.audit import service as audit
 from webapp.auth import security
 from webapp.auth.models import User
 from webapp.auth.scope import visible_agency_ids
 from webapp.checkin import passes
 from webapp.config import Settings, get_settings
-from webapp.db import UTCDateTime, begin_write
+from webapp.db import UTCDateTime, begin_write, plain_reads
 from webapp.enterprises import service as enterprises_service
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
@@ -56,7 +56,9 @@ from webapp.rules import core as rules
 from webapp.rules import history
 from webapp.supervision import flags as flags_service
 from webapp.supervision.models import Flag
+from webapp.visits import rows
 from webapp.visits.models import Visit, VisitInspector, visit_items
+from webapp.visits.rows import CredentialRow, EnterpriseRow, MemberRow, VisitRow
 from webapp.web import to_local, tz
 
 IDEMPOTENCY_SCOPE = "visit.register"
@@ -136,10 +138,12 @@ def _require_inspector(actor: User) -> Inspector:
     return actor.inspector
 
 
-def _credential_for(inspector: Inspector, first_day: date, last_day: date) -> Credential | None:
+def _credential_for(
+    credentials: Sequence[CredentialRow], first_day: date, last_day: date
+) -> CredentialRow | None:
     """The credential shown at the gate: one valid on every day of the window if any,
     otherwise the most recent one (so the card says why it is not valid)."""
-    credentials = sorted(inspector.credentials, key=lambda c: (c.valid_until, c.id), reverse=True)
+    credentials = sorted(credentials, key=lambda c: (c.valid_until, c.id), reverse=True)
     for credential in credentials:
         if (
             credential.status == CredentialStatus.valid
@@ -151,20 +155,39 @@ def _credential_for(inspector: Inspector, first_day: date, last_day: date) -> Cr
 
 
 def team_member(inspector: Inspector, first_day: date, last_day: date) -> rules.TeamMember:
-    credential = _credential_for(inspector, first_day, last_day)
+    return member_fact(
+        inspector.id,
+        inspector.name,
+        inspector.agency_id,
+        [rows.credential_row(c) for c in inspector.credentials],
+        first_day,
+        last_day,
+    )
+
+
+def member_fact(
+    inspector_id: int,
+    name: str,
+    agency_id: int,
+    credentials: Sequence[CredentialRow],
+    first_day: date,
+    last_day: date,
+) -> rules.TeamMember:
+    """An inspector as the rules see them for a window: the credential shown at the gate."""
+    credential = _credential_for(credentials, first_day, last_day)
     return rules.TeamMember(
-        inspector_id=inspector.id,
-        name=inspector.name,
+        inspector_id=inspector_id,
+        name=name,
         credential_number=credential.number if credential else None,
         credential_status=credential.status if credential else None,
         valid_from=credential.valid_from if credential else None,
         valid_until=credential.valid_until if credential else None,
         fields=credential.fields if credential else "",
-        agency_id=inspector.agency_id,
+        agency_id=agency_id,
     )
 
 
-def item_fact(item: InspectionItem, agency_id: int | None = None) -> rules.ItemFact:
+def item_fact(item: InspectionItem | rows.ItemRow, agency_id: int | None = None) -> rules.ItemFact:
     return rules.ItemFact(
         item_id=item.id,
         code=item.code,
@@ -267,7 +290,8 @@ def year_facts(
     """The enterprise's visits of the local year of `window_start` with one of `statuses`,
     as `visit_fact` makes them from a loaded visit (the same fields, the same order)."""
     year_start, year_end = _year_bounds(window_start)
-    visits = session.execute(
+    reads = plain_reads(session)
+    visits = reads.execute(
         _YEAR_VISITS,
         {
             "enterprise_id": enterprise_id,
@@ -281,10 +305,10 @@ def year_facts(
         return []
     ids = [v.id for v in visits]
     teams: dict[int, list[tuple[int, int, str]]] = {}
-    for visit_id, inspector_id, agency_id, name in session.execute(_YEAR_TEAMS, {"visit_ids": ids}):
+    for visit_id, inspector_id, agency_id, name in reads.execute(_YEAR_TEAMS, {"visit_ids": ids}):
         teams.setdefault(visit_id, []).append((inspector_id, agency_id, name))
     items: dict[int, set[int]] = {}
-    for visit_id, item_id in session.execute(_YEAR_ITEMS, {"visit_ids": ids}):
+    for visit_id, item_id in reads.execute(_YEAR_ITEMS, {"visit_ids": ids}):
         items.setdefault(visit_id, set()).add(item_id)
     facts = []
     for v in visits:
@@ -310,12 +334,8 @@ def year_facts(
 def agency_ancestors(session: Session, agency_id: int) -> set[int]:
     """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
     query up the chain (a province has thousands of agencies; the chain is a few)."""
-    rows = session.scalars(_ANCESTORS, {"agency_id": agency_id})
-    return {aid for aid in rows if aid is not None}
-
-
-def is_case_driven(visit: Visit) -> bool:
-    return _case_driven(visit.plan_entry_id, visit.extra_reason)
+    found = plain_reads(session).execute(_ANCESTORS, {"agency_id": agency_id}).scalars()
+    return {aid for aid in found if aid is not None}
 
 
 def _case_driven(plan_entry_id: int | None, extra_reason: ExtraReason | None) -> bool:
@@ -327,7 +347,7 @@ def _agency_ids(visit: Visit) -> frozenset[int]:
 
 
 def visit_fact(
-    visit: Visit, *, ancestors: set[int], now: datetime, joiner_agency_id: int | None = None
+    visit: VisitRow, *, ancestors: set[int], now: datetime, joiner_agency_id: int | None = None
 ) -> history.VisitFact:
     """A stored visit as the rules over an enterprise's visits see it. `joiner_agency_id`:
     the agency that might join it (it is joinable when registered, its window still ahead,
@@ -336,11 +356,11 @@ def visit_fact(
         visit_id=visit.id,
         public_id=visit.public_id,
         agency_id=visit.agency_id,
-        agency_name=visit.agency.name,
+        agency_name=visit.agency_name,
         window_start=visit.window_start,
         status=visit.status,
-        case_driven=is_case_driven(visit),
-        team=[(m.inspector_id, m.inspector.agency_id, m.inspector.name) for m in visit.team],
+        case_driven=_case_driven(visit.plan_entry_id, visit.extra_reason),
+        team=[(m.inspector_id, m.agency_id, m.name) for m in visit.team],
         item_ids=frozenset(item.id for item in visit.items),
         ancestors=ancestors,
         now=now,
@@ -402,7 +422,7 @@ class EnterpriseFacts:
 def enterprise_facts(
     session: Session,
     *,
-    enterprise: Enterprise,
+    enterprise: Enterprise | EnterpriseRow,
     window_start: datetime,
     now: datetime,
     statuses: tuple[VisitStatus, ...],
@@ -1013,7 +1033,7 @@ class VisitCard:
         return len(self.groups) > 1
 
 
-def photo_data_url(inspector: Inspector) -> str | None:
+def photo_data_url(inspector: Inspector | MemberRow) -> str | None:
     """The inspector's photo as a data: URI (only real image types)."""
     if not inspector.photo or inspector.photo_type not in PHOTO_TYPES:
         return None
@@ -1021,29 +1041,38 @@ def photo_data_url(inspector: Inspector) -> str | None:
     return f"data:{inspector.photo_type};base64,{encoded}"
 
 
-def visit_card(
-    visit: Visit,
-    *,
-    now: datetime,
-    settings: Settings | None = None,
-    covering: dict[int, int | None] | None = None,
-) -> VisitCard:
+def visit_row(visit: Visit, covering: dict[int, int | None] | None = None) -> VisitRow:
+    """A loaded visit as the card and the rules read it; `covering` as `item_agencies`
+    gives it (read when not given)."""
+    return rows.of_visit(visit, item_agencies(visit) if covering is None else covering)
+
+
+def visit_card(visit: Visit, *, now: datetime, settings: Settings | None = None) -> VisitCard:
+    """`card_of` a loaded visit."""
+    return card_of(visit_row(visit), now=now, settings=settings)
+
+
+def _team_facts(visit: VisitRow, first_day: date, last_day: date) -> list[rules.TeamMember]:
+    return [
+        member_fact(m.inspector_id, m.name, m.agency_id, m.credentials, first_day, last_day)
+        for m in visit.team
+    ]
+
+
+def card_of(visit: VisitRow, *, now: datetime, settings: Settings | None = None) -> VisitCard:
     """Everything shown about a visit at the gate: team with credentials, agency (in a joint
     visit: each agency with its inspectors and the items it covers), checklist with legal
     basis, plan entry or extra reason, window, status, warnings."""
     settings = settings or get_settings()
     first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
     members: list[CardMember] = []
-    team: list[rules.TeamMember] = []
-    agency_names: dict[int, str] = {visit.agency_id: visit.agency.name}
-    for position, link in enumerate(visit.team):
-        inspector = link.inspector
-        agency_names.setdefault(inspector.agency_id, inspector.agency.name)
-        member = team_member(inspector, first_day, last_day)
-        team.append(member)
+    team = _team_facts(visit, first_day, last_day)
+    agency_names: dict[int, str] = {visit.agency_id: visit.agency_name}
+    for position, (inspector, member) in enumerate(zip(visit.team, team, strict=True)):
+        agency_names.setdefault(inspector.agency_id, inspector.agency_name)
         members.append(
             CardMember(
-                inspector_id=inspector.id,
+                inspector_id=inspector.inspector_id,
                 name=inspector.name,
                 photo_url=photo_data_url(inspector),
                 credential_number=member.credential_number,
@@ -1053,18 +1082,16 @@ def visit_card(
                 valid_from=member.valid_from,
                 valid_until=member.valid_until,
                 valid=rules.credential_valid(member, first_day, last_day),
-                agency_name=inspector.agency.name,
+                agency_name=inspector.agency_name,
                 lead=position == 0,
                 agency_id=inspector.agency_id,
-                joined_at=link.added_at,
+                joined_at=inspector.added_at,
             )
         )
-    if covering is None:  # the caller may have read it already (item_agencies)
-        covering = item_agencies(visit)
     items: list[CardItem] = []
     facts: list[rules.ItemFact] = []
     for item in visit.items:
-        agency_id = covering.get(item.id) or visit.agency_id
+        agency_id = item.covering_agency_id or visit.agency_id
         items.append(
             CardItem(
                 id=item.id,
@@ -1075,7 +1102,7 @@ def visit_card(
                 agency_name=agency_names.get(agency_id, ""),
             )
         )
-        facts.append(item_fact(item, covering.get(item.id)))
+        facts.append(item_fact(item, item.covering_agency_id))
     order = list(agency_names)  # the visit's own agency first, then as they joined
     groups = [
         CardGroup(
@@ -1107,14 +1134,13 @@ def visit_card(
         window_state = "open"
     else:
         window_state = "over"
-    entry = visit.plan_entry
-    original = visit.recheck_of
+    original_start = visit.recheck_of_window_start
     return VisitCard(
         public_id=visit.public_id,
         status=visit.status,
         agency_id=visit.agency_id,
-        agency_name=visit.agency.name,
-        enterprise_id=visit.enterprise_id,
+        agency_name=visit.agency_name,
+        enterprise_id=visit.enterprise.id,
         enterprise_name=visit.enterprise.name,
         enterprise_uscc=visit.enterprise.uscc,
         enterprise_address=visit.enterprise.address,
@@ -1122,8 +1148,8 @@ def visit_card(
         items=items,
         is_extra=visit.is_extra,
         plan_entry_id=visit.plan_entry_id,
-        plan_month=entry.month if entry else None,
-        plan_title=entry.plan.title if entry else None,
+        plan_month=visit.plan_month,
+        plan_title=visit.plan_title,
         extra_reason=visit.extra_reason,
         extra_reason_text=visit.extra_reason_text,
         approval=visit.approval,
@@ -1136,8 +1162,8 @@ def visit_card(
         cancel_reason=visit.cancel_reason,
         findings=findings,
         groups=groups,
-        recheck_of_public_id=original.public_id if original else None,
-        recheck_of_day=to_local(original.window_start).date() if original else None,
+        recheck_of_public_id=visit.recheck_of_public_id,
+        recheck_of_day=to_local(original_start).date() if original_start else None,
     )
 
 
@@ -1147,22 +1173,22 @@ def visit_warnings(
     """What a registered visit warns about: the card's findings and the rules over the
     enterprise's other visits (registered and confirmed ones count). None once the visit
     is confirmed or cancelled: from then on the rules speak as flags."""
-    card = visit_card(visit, now=now, settings=settings)
+    row = visit_row(visit)
+    card = card_of(row, now=now, settings=settings)
     if visit.status != VisitStatus.registered:
         return card.findings
     own = visit.agency_id
     facts = enterprise_facts(
         session,
-        enterprise=visit.enterprise,
+        enterprise=row.enterprise,
         window_start=visit.window_start,
         now=now,
         statuses=(VisitStatus.registered, VisitStatus.confirmed),
         exclude_visit_id=visit.id,
         own_agency_id=own,
     )
-    fact = visit_fact(visit, ancestors=facts.ancestors, now=now)
-    covering = item_agencies(visit)
-    items = [item_fact(item, covering.get(item.id)) for item in visit.items]
+    fact = visit_fact(row, ancestors=facts.ancestors, now=now)
+    items = [item_fact(item, item.covering_agency_id) for item in row.items]
     notice = rules.short_notice_at_registration(
         visit.registered_at, visit.window_start, settings.short_notice_minutes
     )
@@ -1170,12 +1196,7 @@ def visit_warnings(
 
 
 def confirmation_findings(
-    session: Session,
-    *,
-    visit: Visit,
-    now: datetime,
-    settings: Settings,
-    covering: dict[int, int | None] | None = None,
+    session: Session, *, visit: VisitRow, now: datetime, settings: Settings
 ) -> list[rules.Finding]:
     """The rules that flag a visit at its confirming scan, over the visit and the
     enterprise's other confirmed visits: merge candidate (another team confirmed in the
@@ -1192,11 +1213,9 @@ def confirmation_findings(
         with_entries=False,
     )
     fact = visit_fact(visit, ancestors=facts.ancestors, now=now)
-    if covering is None:  # the caller may have read it already (item_agencies)
-        covering = item_agencies(visit)
-    items = [item_fact(item, covering.get(item.id)) for item in visit.items]
+    items = [item_fact(item, item.covering_agency_id) for item in visit.items]
     first_day, last_day = window_days(visit.window_start, visit.window_end, now=now)
-    team = [team_member(m.inspector, first_day, last_day) for m in visit.team]
+    team = _team_facts(visit, first_day, last_day)
     found = [
         rules.credential_fields(team, items, host_agency_id=visit.agency_id),
         rules.confirmed_outside_window(
