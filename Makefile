@@ -61,15 +61,10 @@ test: setup system-deps lint typecheck
 	$(BIN)/pytest -q -n 2
 
 # The whole suite a second time against PostgreSQL: a throwaway cluster on 127.0.0.1 (a free
-# port, data in /tmp, removed afterwards); each test gets its own database cloned from a
-# migrated template (tests/dbs.py).
+# port, data in /tmp, removed afterwards: tools/pgcluster run); each test gets its own database
+# cloned from a migrated template (tests/dbs.py).
 test-pg: setup system-deps pg-deps
-	@dir=$$(mktemp -d /tmp/pgtest.XXXXXX) && chmod 755 $$dir && \
-	port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') && \
-	trap 'tools/pgcluster stop $$dir/data; rm -rf $$dir' EXIT && \
-	url=$$(tools/pgcluster start $$dir/data $$port) && \
-	echo "PostgreSQL test cluster: $$url" && \
-	TEST_DATABASE_URL=$$url $(BIN)/pytest -q -n 2
+	tools/pgcluster run /tmp -- $(BIN)/pytest -q -n 2
 
 # Regenerate the lock files from pyproject.toml (run by a developer, not by CI):
 # requirements.lock is what the app needs (the Dockerfile installs only it),
@@ -114,13 +109,8 @@ soak: setup
 # test-pg; the app runs as several uvicorn workers, killed one at a time or all at once (never
 # the database server). Bounded to stay within CI's three minutes.
 soak-pg: setup pg-deps
-	@dir=$$(mktemp -d /tmp/pgsoak.XXXXXX) && chmod 755 $$dir && \
-	port=$$($(BIN)/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') && \
-	trap 'tools/pgcluster stop $$dir/data; rm -rf $$dir' EXIT && \
-	url=$$(tools/pgcluster start $$dir/data $$port) && \
-	echo "PostgreSQL soak cluster: $$url" && \
-	TEST_DATABASE_URL=$$url SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-90} \
-	  $(BIN)/pytest -q -s -m soak
+	SOAK_CYCLES=$${SOAK_CYCLES:-25} SOAK_SECONDS=$${SOAK_SECONDS:-90} \
+	  tools/pgcluster run /tmp -- $(BIN)/pytest -q -s -m soak
 
 # Lighthouse 13 (pinned in tools/audit/package-lock.json) on the main pages as a phone:
 # performance, accessibility and best-practices scores and bytes transferred (first and repeat

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.browser.conftest import alpha_visit
 from tests.browser.test_loop import sign_in
 from tests.factories import make_flag, make_inspection, make_visit
 from tests.live import LiveServer, app_routes
@@ -37,15 +38,10 @@ def seed(live: LiveServer) -> list[str]:
     world = live.world
     now = datetime.now(UTC)
     with make_sessionmaker(live.engine)() as db:
-        done = make_visit(
+        done = alpha_visit(
             db,
-            agency=world.county,
-            enterprise=world.ent_a,
-            inspectors=[world.alice, world.bob],
-            items=world.items[:2],
-            registered_by=world.inspector1,
+            world,
             now=now - timedelta(hours=5),
-            plan_entry=world.entry_a,
             status="confirmed",
             window_start=now - timedelta(hours=3),
         )

@@ -10,8 +10,9 @@ from urllib.parse import urljoin, urlsplit
 
 from playwright.sync_api import Browser, Page
 
+from tests.browser.conftest import alpha_visit
 from tests.browser.test_loop import sign_in, watch_console
-from tests.factories import make_flag, make_inspection, make_visit
+from tests.factories import make_flag, make_inspection
 from tests.live import LiveServer, app_routes
 from webapp.app import create_app
 from webapp.db import make_sessionmaker
@@ -27,15 +28,10 @@ def _seed(live: LiveServer) -> None:
     world = live.world
     now = datetime.now(UTC)
     with make_sessionmaker(live.engine)() as db:
-        visit = make_visit(
+        visit = alpha_visit(
             db,
-            agency=world.county,
-            enterprise=world.ent_a,
-            inspectors=[world.alice, world.bob],
-            items=world.items[:2],
-            registered_by=world.inspector1,
+            world,
             now=now - timedelta(hours=5),
-            plan_entry=world.entry_a,
             status="confirmed",
             window_start=now - timedelta(hours=3),
         )

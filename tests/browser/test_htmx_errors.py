@@ -27,8 +27,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from tests.browser.conftest import alpha_visit
 from tests.browser.test_loop import sign_in
-from tests.factories import make_visit
 from tests.live import LiveServer
 from webapp.enums import ImportKind, ImportStatus
 from webapp.imports.models import ImportBatch
@@ -232,15 +232,10 @@ def seed(live: LiveServer) -> Seed:
     world = live.world
     now = datetime.now(UTC)
     with Session(live.engine) as db:
-        visit = make_visit(
+        visit = alpha_visit(
             db,
-            agency=world.county,
-            enterprise=world.ent_a,
-            inspectors=[world.alice, world.bob],
-            items=world.items[:2],
-            registered_by=world.inspector1,
+            world,
             now=now - timedelta(hours=1),
-            plan_entry=world.entry_a,
             window_start=now - timedelta(minutes=10),
             window_end=now + timedelta(hours=2),
         )

@@ -19,14 +19,12 @@ from playwright.sync_api import Browser, BrowserContext, Error, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.browser.conftest import register_open_visit
 from tests.factories import PASSWORD
 from tests.live import LiveServer
 from tests.qr import qr_codes
-from tests.visits.helpers import planned
 from webapp.auth import security
-from webapp.auth.models import User
 from webapp.enums import VisitStatus
-from webapp.visits import service
 from webapp.visits.models import Visit
 
 STEP = 10  # the shortest pass step the settings allow: the test sees a rotation quickly
@@ -41,20 +39,8 @@ def fast_live(live: LiveServer) -> LiveServer:
 
 @pytest.fixture
 def visit(fast_live: LiveServer) -> Visit:
-    """alice (inspector1) and bob at Alpha Chemicals, the window open now."""
-    now = datetime.now(UTC)
-    with Session(fast_live.engine, expire_on_commit=False) as db:
-        actor = db.get(User, fast_live.world.inspector1.id)
-        assert actor is not None
-        data = planned(
-            fast_live.world,
-            now,
-            window_start=now - timedelta(minutes=5),
-            window_end=now + timedelta(hours=2),
-        )
-        return service.register_visit(
-            db, actor=actor, data=data, now=now, settings=fast_live.settings
-        )
+    """conftest's, registered after the pass step is set."""
+    return register_open_visit(fast_live)
 
 
 @pytest.fixture

@@ -7,18 +7,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from sqlalchemy.orm import Session
 
 from tests.browser.test_offline_card import open_card_online, sign_in
 from tests.live import LiveServer
-from tests.visits.helpers import planned
 from webapp import static_files
-from webapp.auth.models import User
-from webapp.visits import service
 from webapp.visits.models import Visit
 
 
@@ -29,21 +24,6 @@ def phone(browser: Browser) -> Iterator[BrowserContext]:
     )
     yield context
     context.close()
-
-
-@pytest.fixture
-def visit(live: LiveServer) -> Visit:
-    now = datetime.now(UTC)
-    with Session(live.engine, expire_on_commit=False) as db:
-        actor = db.get(User, live.world.inspector1.id)
-        assert actor is not None
-        data = planned(
-            live.world,
-            now,
-            window_start=now - timedelta(minutes=5),
-            window_end=now + timedelta(hours=2),
-        )
-        return service.register_visit(db, actor=actor, data=data, now=now, settings=live.settings)
 
 
 def stored_css(page: Page) -> str:

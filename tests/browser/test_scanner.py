@@ -14,10 +14,9 @@ from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, alpha_visit
 from tests.browser.fakecam import FAKE_CAMERA_ARGS, write_qr_video
 from tests.browser.test_loop import sign_in, watch_console
-from tests.factories import make_visit
 from tests.live import LiveServer
 from tests.qr import qr_codes
 from webapp.checkin.models import Scan
@@ -73,15 +72,10 @@ def open_visit(live: LiveServer) -> str:
     world = live.world
     now = datetime.now(UTC)
     with Session(live.engine) as db:
-        visit = make_visit(
+        visit = alpha_visit(
             db,
-            agency=world.county,
-            enterprise=world.ent_a,
-            inspectors=[world.alice, world.bob],
-            items=world.items[:2],
-            registered_by=world.inspector1,
+            world,
             now=now,
-            plan_entry=world.entry_a,
             window_start=now - timedelta(minutes=10),
             registered_at=now - timedelta(days=1),
         )

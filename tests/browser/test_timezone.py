@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy.orm import Session
 
+from tests.browser.conftest import alpha_visit
 from tests.browser.test_loop import sign_in
-from tests.factories import make_visit
 from tests.live import LiveServer
 
 PHONE_ZONE = "Asia/Kathmandu"  # UTC+05:45: no other zone of the list gives its minutes
@@ -25,15 +25,10 @@ START = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)
 def visit_id(live: LiveServer) -> str:
     world = live.world
     with Session(live.engine) as db:
-        visit = make_visit(
+        visit = alpha_visit(
             db,
-            agency=world.county,
-            enterprise=world.ent_a,
-            inspectors=[world.alice, world.bob],
-            items=world.items[:2],
-            registered_by=world.inspector1,
+            world,
             now=datetime.now(UTC),
-            plan_entry=world.entry_a,
             window_start=START,
             window_end=START + timedelta(hours=2),
         )

@@ -4,16 +4,16 @@ in bulk. (Statements are counted at the driver: `before_cursor_execute`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World
 from tests.imports.helpers import ENTERPRISE_HEADER, codes, csv_bytes
+from tests.statements import statements
 from webapp.audit.models import AuditEvent
 from webapp.audit.service import verify_chain
 from webapp.enums import ImportKind, ImportStatus
@@ -23,28 +23,13 @@ from webapp.plans.models import PlanEntry
 PLAN_HEADER = ["统一社会信用代码", "企业名称", "检查月份", "检查事项编码", "备注"]
 
 
-@contextmanager
-def _counting(db: Session) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = db.get_bind()
-
-    def listen(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
-
-
 def _statements(db: Session, world: World, call: Callable[[], Any]) -> int:
     """How many statements `call` (a check and an apply) sends."""
     db.commit()  # each call starts outside a transaction
     db.expire_all()
-    with _counting(db) as statements:
+    with statements(db) as seen:
         call()
-    return len(statements)
+    return len(seen)
 
 
 def _import(

@@ -4,17 +4,16 @@ month; the tables follow each write path; rebuild and check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, delete, event, false, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, false, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tests.dbs import postgresql_only
 from tests.factories import World, make_agency, make_inspector, make_visit
 from tests.findings.helpers import results
+from tests.statements import statements
 from tests.supervision.report_helpers import LATER, MONTH, Month, build_month, local
 from tests.visits.helpers import planned
 from webapp.__main__ import main
@@ -267,22 +266,6 @@ def test_the_report_reads_the_summary(db: Session, world: World, month: Month) -
     db.commit()
 
 
-def _statements(db: Session, call: Callable[[], object]) -> list[str]:
-    """The SQL `call` sends (on any connection of the session's engine)."""
-    engine = db.get_bind().engine
-    seen: list[str] = []
-
-    def listen(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
-    return seen
-
-
 def test_the_report_reads_the_month_once(db: Session, world: World, month: Month) -> None:
     """The month's summary rows once (the units), the chart's live months once, which also
     give the total's distinct counts (no statement of their own), and the unconfirmed visits
@@ -294,7 +277,8 @@ def test_the_report_reads_the_month_once(db: Session, world: World, month: Month
 
     first = report()  # PostgreSQL: fills the chart cache for the months before the previous
     assert first.total.inspections > 0
-    sent = _statements(db, report)
+    with statements(db) as sent:
+        report()
     summary_reads = [s for s in sent if "FROM report_visit_units" in s]
     assert len(summary_reads) == 2, summary_reads  # the units; the chart's live months
     assert len([s for s in sent if "FROM visits" in s]) == 1  # the unconfirmed visits

@@ -24,6 +24,7 @@ from tests.supervision.report_helpers import (
     record_inspection,
     rectify,
 )
+from webapp.auth.models import User
 from webapp.clock import FixedClock
 from webapp.enums import FindingOutcome
 from webapp.errors import DomainError
@@ -256,6 +257,28 @@ def test_an_administrator_sees_every_top_level_agency(
         "Other County Bureau": 1,
     }
     assert report.total.inspections == 5
+
+
+def test_an_administrators_total_lists_the_inspections_of_every_top_level_agency(
+    db: Session, world: World, month: Month
+) -> None:
+    """The total row's list reads the summary rows of the roots of the reader's agencies
+    (taken from the report's tree): both counties for an administrator, a joint visit once."""
+
+    def listed(actor: User, column: str) -> reports.ReportRecords:
+        return reports.report_records(
+            db, actor=actor, month=MONTH, now=LATER, column=column, unit_id=None, scope=Scope.all
+        )
+
+    everyone = listed(world.admin, "inspections")
+    assert everyone.count == 5
+    assert month.far_visit.id in {r.visit.id for r in everyone.visits}
+    assert listed(world.admin, "enterprises").count == (
+        reports.monthly_report(db, actor=world.admin, month=MONTH, now=LATER).total.enterprises
+    )
+    ours = {r.visit.id for r in listed(world.supervisor, "inspections").visits}
+    assert len(ours) == 4
+    assert month.far_visit.id not in ours
 
 
 def test_inspectors_cannot_see_the_report(db: Session, world: World, month: Month) -> None:

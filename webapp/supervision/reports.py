@@ -37,6 +37,7 @@ the same FROM and WHERE clauses, so a list shows exactly the records its figure 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -51,6 +52,8 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     delete,
@@ -67,12 +70,12 @@ from sqlalchemy import (
     union,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, selectinload
 
 from webapp.agencies.models import Agency, Inspector
 from webapp.auth.models import User
 from webapp.config import get_settings
-from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
     Approval,
@@ -155,6 +158,11 @@ class _Tree:
     parent: dict[int, int | None]
     children: dict[int | None, list[int]]
 
+    def tops(self, ids: frozenset[int]) -> list[int]:
+        """The agencies of `ids` whose parent is not in `ids` (the roots of the subtrees
+        `ids` is made of), in id order."""
+        return sorted(a for a in ids if self.parent.get(a) not in ids)
+
     def subtree(self, agency_id: int) -> frozenset[int]:
         found, todo = {agency_id}, [agency_id]
         while todo:
@@ -171,15 +179,26 @@ def _tree(session: Session, scope: set[int] | None = None) -> _Tree:
     agencies: dict[int, AgencyRef] = {}
     parent: dict[int, int | None] = {}
     children: dict[int | None, list[int]] = {}
-    query = select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_by(Agency.code)
-    if scope is not None:
-        query = query.where(among(Agency.id, sorted(scope), session.get_bind().dialect.name))
-    rows = session.execute(query)
+    if scope is None:
+        rows = session.execute(_AGENCIES)
+    else:
+        rows = session.execute(
+            _agencies_among(session.get_bind().dialect.name), {"ids": sorted(scope)}
+        )
     for aid, code, name, parent_id in rows:
         agencies[aid] = AgencyRef(aid, code, name)
         parent[aid] = parent_id
         children.setdefault(parent_id, []).append(aid)
     return _Tree(agencies, parent, children)
+
+
+_AGENCIES = select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_by(Agency.code)
+
+
+@functools.cache
+def _agencies_among(dialect: str) -> Select[int, str, str, int | None]:
+    """`_AGENCIES` of the agencies in the parameter `ids`, built once (see `_summary_sql`)."""
+    return _AGENCIES.where(_among_param(Agency.id, "ids", dialect))
 
 
 def _scope_and_tree(session: Session, actor: User) -> tuple[frozenset[int], _Tree]:
@@ -227,17 +246,27 @@ def _tree_unit(tree: _Tree, agency_id: int) -> Unit:
     return Unit(ref.id, ref.code, ref.name, Scope.tree, tree.subtree(agency_id))
 
 
+@dataclass(frozen=True)
+class RecordScope:
+    """What a drill-down row stands for: its agencies, its unit (None: the total row), and
+    the roots of the subtrees its agencies make up (the summary's rows of the total)."""
+
+    ids: frozenset[int]
+    unit: AgencyRef | None
+    roots: list[int]
+
+
 def record_agencies(
     session: Session, *, actor: User, unit_id: int | None, scope: Scope
-) -> tuple[frozenset[int], AgencyRef | None]:
+) -> RecordScope:
     """The agencies a drill-down row stands for (within what the actor supervises)."""
     visible, tree = _scope_and_tree(session, actor)
     if scope == Scope.all or unit_id is None:
-        return visible, None
+        return RecordScope(visible, None, tree.tops(visible))
     if unit_id not in visible:
         raise not_found("agency")
     ids = frozenset({unit_id}) if scope == Scope.own else tree.subtree(unit_id) & visible
-    return ids, tree.agencies[unit_id]
+    return RecordScope(ids, tree.agencies[unit_id], tree.tops(ids))
 
 
 # --- SQL building blocks, shared by the figures and their drill-down lists ----------------------
@@ -303,7 +332,12 @@ def _unit_key(units: Sequence[Unit]) -> Key:
 
 
 def _month_key(months: Sequence[str]) -> Key:
-    bounds = [month_bounds(m) for m in months]
+    return _month_case([month_bounds(m) for m in months])
+
+
+def _month_case(bounds: Sequence[tuple[Any, Any]]) -> Key:
+    """The index of the [start, end) pair that holds the time (-1: none): datetimes, or
+    parameters of a statement built once (`_summary_sql`)."""
 
     def key(_agency: Expr, at: Expr) -> ColumnElement[Any]:
         return case(
@@ -312,6 +346,13 @@ def _month_key(months: Sequence[str]) -> Key:
         )
 
     return key
+
+
+def _among_param(column: Expr, name: str, dialect: str) -> ColumnElement[bool]:
+    """`webapp.db.among` with its values as the parameter `name`, for a statement built once."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def _in_window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
@@ -431,7 +472,12 @@ def _findings_query(session: Session, p: _Period, *columns: Any) -> Select[Any]:
 def _unconfirmed(now: datetime, tolerance: timedelta) -> ColumnElement[bool]:
     """Registered (neither confirmed nor cancelled), its window and the tolerance passed:
     the sweep's rule `window_passed_unconfirmed`, in SQL."""
-    return and_(Visit.status == VisitStatus.registered, Visit.window_end < now - tolerance)
+    return _unconfirmed_before(now - tolerance)
+
+
+def _unconfirmed_before(cutoff: Any) -> ColumnElement[bool]:
+    """`_unconfirmed` with `now - tolerance` given (a time, or a parameter)."""
+    return and_(Visit.status == VisitStatus.registered, Visit.window_end < cutoff)
 
 
 FLAG_COLUMNS = {
@@ -897,46 +943,65 @@ SUMMARY_NAMES = ("inspections", "extra", "enterprises", *SUMMED)
 
 def summary_statements(
     session: Session, *, units: Units, month: str, now: datetime
-) -> dict[str, Select[Any]]:
+) -> tuple[dict[str, Select[Any]], dict[str, Any]]:
     """The statements behind a month's rows besides the chart's figures (which also give the
-    total: `summary_report`): each unit's figures; the unconfirmed visits of the chart's 12
-    months, by agency in `month` itself (one index range for the rows and the chart); the
-    flags of `month`. (The bench's floor replays what the page runs.)"""
-    r = ReportVisitUnit
+    total: `summary_report`), and their parameters: each unit's figures; the unconfirmed
+    visits of the chart's 12 months, by agency in `month` itself (one index range for the
+    rows and the chart); the flags of `month`. (The bench's floor replays what the page runs.)"""
     months = chart_months(month)
     first, _ = month_bounds(months[0])
     start, end = month_bounds(month)
-    trees = sorted(u.agency_id for u in units.units if u.scope == Scope.tree)
-    owns = sorted(u.agency_id for u in units.units if u.scope == Scope.own)
+    params: dict[str, Any] = {
+        "month": month,
+        "trees": sorted(u.agency_id for u in units.units if u.scope == Scope.tree),
+        "owns": sorted(u.agency_id for u in units.units if u.scope == Scope.own),
+        "ids": sorted(units.all_ids),
+        "first": first,
+        "start": start,
+        "end": end,
+        "cutoff": now - _period(units.all_ids, start, end, now).tolerance,
+    }
+    for i, m in enumerate(months):
+        params[f"from_{i}"], params[f"to_{i}"] = month_bounds(m)
+    return _summary_sql(session.get_bind().dialect.name), params
+
+
+@functools.cache
+def _summary_sql(dialect: str) -> dict[str, Select[Any]]:
+    """`summary_statements`, built once per dialect, the values as parameters: building them
+    anew on every view, with their cache keys, took ~3 ms of Python (measured under load) on
+    a city's ~6 ms of SQL (README, running at province scale)."""
+    r = ReportVisitUnit
     in_units = or_(
-        and_(r.tree == true(), r.agency_id.in_(trees)),
-        and_(r.tree == false(), r.agency_id.in_(owns)),
+        and_(r.tree == true(), r.agency_id.in_(bindparam("trees", expanding=True))),
+        and_(r.tree == false(), r.agency_id.in_(bindparam("owns", expanding=True))),
     )
-    ids = sorted(units.all_ids)
-    dialect = session.get_bind().dialect.name
-    tolerance = _period(ids, start, end, now).tolerance
-    month_key = _month_key(months)(Visit.agency_id, Visit.window_start)
+    bounds: list[tuple[Any, Any]] = [
+        (bindparam(f"from_{i}"), bindparam(f"to_{i}")) for i in range(CHART_MONTHS)
+    ]
+    month_key = _month_case(bounds)(Visit.agency_id, Visit.window_start)
     # The agency only within `month` (the rows need it), else NULL: 12 groups for the chart.
-    agency_key = case((Visit.window_start >= start, Visit.agency_id), else_=null())
+    agency_key = case((Visit.window_start >= bindparam("start"), Visit.agency_id), else_=null())
     return {
         "units": select(r.agency_id.label("k"), *_summary_columns(distinct_visits=False))
-        .where(r.month == month, in_units)
+        .where(r.month == bindparam("month"), in_units)
         .group_by(r.agency_id),
         "unconfirmed": select(
             month_key.label("k"), agency_key.label("agency_id"), func.count().label("n")
         )
         .where(
-            *_in_window(first, end),
-            _unconfirmed(now, tolerance),
-            among(Visit.agency_id, ids, dialect),
+            Visit.window_start >= bindparam("first"),
+            Visit.window_start < bindparam("end"),
+            _unconfirmed_before(bindparam("cutoff")),
+            _among_param(Visit.agency_id, "ids", dialect),
         )
         .group_by(month_key, agency_key),
         "flags": select(Flag.agency_id, Flag.kind, func.count().label("n"))
         .where(
             Flag.kind.in_(list(FLAG_COLUMNS.values())),
-            Flag.raised_at >= start,
-            Flag.raised_at < end,
-            among(Flag.agency_id, ids, dialect),
+            Flag.raised_at >= bindparam("start"),
+            Flag.raised_at < bindparam("end"),
+            _among_param(Flag.agency_id, "ids", dialect),
         )
         .group_by(Flag.agency_id, Flag.kind),
     }
@@ -957,16 +1022,16 @@ def summary_report(
     cache on PostgreSQL, see `_cached_chart`); the total's distinct counts are the chart's
     point of the month, and one statement counts the unconfirmed visits of the rows and of
     the chart."""
-    statements = summary_statements(session, units=units, month=month, now=now)
+    statements, params = summary_statements(session, units=units, month=month, now=now)
     for_aggregates(session)
     months = chart_months(month)
     chart = _chart_values(session, _roots(units), months, now)
     owner = {a: u.agency_id for u in units.units for a in u.agency_ids}
     values: dict[int, dict[str, int]] = {u.agency_id: {} for u in units.units}
-    for row in session.execute(statements["units"]):
+    for row in session.execute(statements["units"], params):
         values[row.k].update(_summary_figures(row, SUMMARY_NAMES))
     unconfirmed = dict.fromkeys(months, 0)
-    for k, agency, count in session.execute(statements["unconfirmed"]).all():
+    for k, agency, count in session.execute(statements["unconfirmed"], params).all():
         if not 0 <= k < len(months):
             continue
         unconfirmed[months[k]] += int(count)
@@ -974,7 +1039,7 @@ def summary_report(
             unit = values[owner[agency]]
             unit["unconfirmed"] = unit.get("unconfirmed", 0) + int(count)
     names = {kind: name for name, kind in FLAG_COLUMNS.items()}
-    for agency, kind, count in session.execute(statements["flags"]).all():
+    for agency, kind, count in session.execute(statements["flags"], params).all():
         unit = values[owner[agency]]
         unit[names[kind]] = unit.get(names[kind], 0) + int(count)
     per_unit = [(u, Figures(**values[u.agency_id])) for u in units.units]
@@ -998,14 +1063,30 @@ def summary_unit_figures(
     return per_unit, total
 
 
-def _chart_figures(roots: Sequence[int], first: str, last: str) -> Select[Any]:
+def _chart_figures(
+    executor: Session | Connection, roots: Sequence[int], first: str, last: str
+) -> Iterable[Any]:
     """The chart's figures per month from `first` to `last` (the report of `roots`)."""
+    return executor.execute(
+        _chart_sql(distinct_visits=len(roots) > 1),
+        {"first": first, "last": last, "roots": list(roots)},
+    )
+
+
+@functools.cache
+def _chart_sql(*, distinct_visits: bool) -> Select[Any]:
+    """`_chart_figures`' statement, built once (see `_summary_sql`)."""
     r = ReportVisitUnit
     return (
-        select(r.month, *_summary_columns(distinct_visits=len(roots) > 1))
+        select(r.month, *_summary_columns(distinct_visits=distinct_visits))
         # A range, not an IN list: PostgreSQL then reads the 12 months by the primary key
         # (with IN it walked every month of the root and filtered: 0.8 s -> see README).
-        .where(r.month >= first, r.month <= last, r.tree == true(), r.agency_id.in_(roots))
+        .where(
+            r.month >= bindparam("first"),
+            r.month <= bindparam("last"),
+            r.tree == true(),
+            r.agency_id.in_(bindparam("roots", expanding=True)),
+        )
         .group_by(r.month)
     )
 
@@ -1025,7 +1106,7 @@ def _chart_values(
     values.update(cached)
     live = [m for m in months if m not in cached]
     if live:
-        for row in session.execute(_chart_figures(roots, live[0], live[-1])):
+        for row in _chart_figures(session, roots, live[0], live[-1]):
             if row.month in values and row.month not in cached:
                 values[row.month] = _summary_figures(row, SUMMARY_NAMES)
     return values
@@ -1085,30 +1166,37 @@ def _cached_chart(
     return _cached_months(session.connection(), roots, cacheable, EPOCH)
 
 
+# `_cached_months`' reads, built once (see `_summary_sql`).
+_VERSIONS = select(ReportMonthVersion.month, ReportMonthVersion.version).where(
+    ReportMonthVersion.month.in_(bindparam("months", expanding=True))
+)
+_CACHED = select(ReportChartCache.__table__).where(
+    ReportChartCache.month.in_(bindparam("months", expanding=True)),
+    ReportChartCache.scope == bindparam("scope"),
+)
+
+
 def _cached_months(
     connection: Connection, roots: Sequence[int], months: Sequence[str], epoch_key: str
 ) -> dict[str, dict[str, int]]:
-    v, c = ReportMonthVersion, ReportChartCache
-    if connection.dialect.name == "postgresql":
-        connection.execute(_planner_settings())  # as for_aggregates: its own transaction
+    c = ReportChartCache
     versions = {
-        m: int(n)
-        for m, n in connection.execute(
-            select(v.month, v.version).where(v.month.in_([*months, epoch_key]))
-        )
+        m: int(n) for m, n in connection.execute(_VERSIONS, {"months": [*months, epoch_key]})
     }
     scope = chart_scope(roots, versions.get(epoch_key, 0))
     found: dict[str, dict[str, int]] = {}
-    for stored in connection.execute(
-        select(c.__table__).where(c.month.in_(list(months)), c.scope == scope)
-    ).mappings():
+    for stored in connection.execute(_CACHED, {"months": list(months), "scope": scope}).mappings():
         if stored["version"] == versions.get(stored["month"], 0):
             found[stored["month"]] = {n: int(stored[n]) for n in SUMMARY_NAMES}
     missing = [m for m in months if m not in found]
     if not missing:
         return found
+    if connection.dialect.name == "postgresql":
+        # As for_aggregates (its own transaction), for the months' rows: not needed for the
+        # reads by primary key above (a round trip less when every month is cached).
+        connection.execute(_planner_settings())
     computed: dict[str, dict[str, int]] = {m: dict.fromkeys(SUMMARY_NAMES, 0) for m in missing}
-    for row in connection.execute(_chart_figures(roots, missing[0], missing[-1])):
+    for row in _chart_figures(connection, roots, missing[0], missing[-1]):
         if row.month in computed:
             computed[row.month] = _summary_figures(row, SUMMARY_NAMES)
     rows = [
@@ -1238,11 +1326,11 @@ def report_records(
     """The records one figure of the report counts (same clauses as the figure)."""
     month = parse_month(month, now=now)
     column = check_column(column)
-    ids, unit = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
+    drill = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
     start, end = month_bounds(month)
-    p = _period(ids, start, end, now)
+    p = _period(drill.ids, start, end, now)
     kind = RECORD_LISTS[column]
-    base = ReportRecords(month, column, kind, unit, scope, 0, False)
+    base = ReportRecords(month, column, kind, drill.unit, scope, 0, False)
     if kind == RecordKind.flags:
         flags = list(
             session.scalars(
@@ -1267,11 +1355,13 @@ def report_records(
     if kind == RecordKind.findings:
         return _finding_records(session, p, base)
     if kind == RecordKind.enterprises:
-        return _enterprise_records(session, p, base)
-    return _visit_records(session, p, base)
+        return _enterprise_records(session, p, base, drill.roots)
+    return _visit_records(session, p, base, drill.roots)
 
 
-def _visit_records(session: Session, p: _Period, base: ReportRecords) -> ReportRecords:
+def _visit_records(
+    session: Session, p: _Period, base: ReportRecords, roots: list[int]
+) -> ReportRecords:
     query = (
         select(Visit, Inspection.case_opened, Inspection.case_number, Inspection.fine_fen)
         .outerjoin(Inspection, _record_join())
@@ -1279,7 +1369,7 @@ def _visit_records(session: Session, p: _Period, base: ReportRecords) -> ReportR
         .order_by(Visit.window_start, Visit.id)
     )
     if base.column in ("inspections", "extra"):
-        query = query.where(Visit.id.in_(_summary_visits(session, p, base)))
+        query = query.where(Visit.id.in_(_summary_visits(base, roots)))
         if base.column == "extra":
             query = query.where(Visit.plan_entry_id.is_(None))
     else:
@@ -1298,30 +1388,26 @@ def _visit_records(session: Session, p: _Period, base: ReportRecords) -> ReportR
     return replace(base, visits=records, count=len(records), truncated=len(rows) > RECORDS_LIMIT)
 
 
-def _summary_visits(session: Session, p: _Period, base: ReportRecords) -> Select[Any]:
+def _summary_visits(base: ReportRecords, roots: list[int]) -> Select[Any]:
     """The inspections (confirmed visits the row's agencies took part in) of the month, from
-    the summary: the rows behind the figure's count. (Reference: `_participants`.)"""
+    the summary: the rows behind the figure's count. (Reference: `_participants`.) The total
+    row: the subtrees of `roots` (`RecordScope.roots`: from the tree already read)."""
     r = ReportVisitUnit
     query = select(r.visit_id).where(r.month == base.month, r.inspection > 0)
     if base.scope == Scope.own and base.unit is not None:
         return query.where(r.tree == false(), r.agency_id == base.unit.id)
     if base.scope == Scope.tree and base.unit is not None:
         return query.where(r.tree == true(), r.agency_id == base.unit.id)
-    parents = {
-        a: parent
-        for a, parent in session.execute(
-            select(Agency.id, Agency.parent_id).where(Agency.id.in_(p.sorted_ids))
-        )
-    }
-    roots = sorted(a for a, parent in parents.items() if parent not in p.ids)
     return query.where(r.tree == true(), r.agency_id.in_(roots))
 
 
-def _enterprise_records(session: Session, p: _Period, base: ReportRecords) -> ReportRecords:
+def _enterprise_records(
+    session: Session, p: _Period, base: ReportRecords, roots: list[int]
+) -> ReportRecords:
     visits = list(
         session.scalars(
             select(Visit)
-            .where(Visit.id.in_(_summary_visits(session, p, base)))
+            .where(Visit.id.in_(_summary_visits(base, roots)))
             .options(*_visit_loads())
             .order_by(Visit.window_start, Visit.id)
         )
@@ -1684,9 +1770,10 @@ def coverage_records(
 ) -> CoverageRecords:
     """The plan entries (or extra visits) one coverage figure counts."""
     show = check_show(show)
-    ids, unit = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
+    drill = record_agencies(session, actor=actor, unit_id=unit_id, scope=scope)
+    unit = drill.unit
     start, end = month_bounds(month)
-    p = _period(ids, start, end, now)
+    p = _period(drill.ids, start, end, now)
     if show.startswith("extra_"):
         approvals = [Approval.approved] if show == "extra_approved" else list(NOT_APPROVED)
         visits = list(
