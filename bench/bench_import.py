@@ -212,6 +212,13 @@ def _import(
         engine.dispose()
 
 
+def _stamp(sqlite: bool) -> Any:
+    """The creation time as the import stores it: on SQLite the text SQLAlchemy writes for
+    a UTC datetime (given as a datetime, sqlite3's own adapter would convert it once per
+    row, in Python, and store it without the microseconds: not the import's rows)."""
+    return NOW.replace(tzinfo=None).isoformat(" ", timespec="microseconds") if sqlite else NOW
+
+
 def _floor_enterprises(db: Fresh, rows: list[list[str]]) -> tuple[float, float]:
     """The same rows by one executemany INSERT in one transaction: what SQLite itself takes
     (the connection has the app's pragmas)."""
@@ -223,7 +230,7 @@ def _floor_enterprises(db: Fresh, rows: list[list[str]]) -> tuple[float, float]:
         cur = raw.cursor()
         cur.execute("SELECT id FROM agencies WHERE code='BENCH'")
         agency_id = cur.fetchone()[0]
-        stamp = NOW.replace(tzinfo=None) if sqlite else NOW
+        stamp = _stamp(sqlite)
         values = [
             (code, name, address, industry, classes[klass], grade, agency_id, stamp)
             for code, name, address, industry, klass, grade, _ in rows
@@ -264,7 +271,7 @@ def _floor_plan(db: Fresh, plan_rows: list[list[str]]) -> tuple[float, float]:
         items = dict(cur.fetchall())
         cur.execute("SELECT id FROM agencies WHERE code='BENCH'")
         agency_id = cur.fetchone()[0]
-        stamp = NOW.replace(tzinfo=None) if sqlite else NOW
+        stamp = _stamp(sqlite)
         took = Took()
         if sqlite:
             cur.execute("BEGIN IMMEDIATE")

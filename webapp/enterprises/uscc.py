@@ -8,6 +8,7 @@ all 18 characters, with weights 3^i mod 31, a multiple of 31.
 
 from __future__ import annotations
 
+import operator
 import random
 import unicodedata
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, ...
 LENGTH = 18
+
+# Each ASCII character's value as a byte (255: not in the alphabet), for bytes.translate:
+# a file's codes are checked by C-level loops, without a Python step per character.
+_NOT_IN_ALPHABET = 255
+_ASCII_VALUES = bytes(VALUES.get(chr(byte), _NOT_IN_ALPHABET) for byte in range(256))
+_SEPARATORS = b" -\t"
 
 
 @dataclass(frozen=True)
@@ -28,38 +35,67 @@ class UsccProblem:
 
 def normalize(raw: str) -> str:
     """Full-width characters to ASCII, spaces and dashes removed, upper case."""
+    if raw.isascii():  # nearly every code: NFKC leaves ASCII as it is
+        return raw.encode("ascii").translate(None, _SEPARATORS).upper().decode("ascii")
     text = unicodedata.normalize("NFKC", raw)
     return "".join(ch for ch in text if ch not in " -\t").upper()
 
 
+def _values(code: str) -> bytes:
+    """Each character's value in the alphabet (255 for a character not in it)."""
+    if code.isascii():
+        return code.encode("ascii").translate(_ASCII_VALUES)
+    return bytes(VALUES.get(ch, _NOT_IN_ALPHABET) for ch in code)
+
+
+def _check_value(values: bytes) -> int:
+    """The value the check character must have after these (first 17) values."""
+    total: int = sum(map(operator.mul, values, WEIGHTS))  # map stops after the 17 weights
+    return (31 - total % 31) % 31
+
+
 def check_character(first17: str) -> str:
-    total = sum(VALUES[ch] * w for ch, w in zip(first17, WEIGHTS, strict=True))
-    return ALPHABET[(31 - total % 31) % 31]
+    return ALPHABET[_check_value(_values(first17))]
 
 
-def problem(raw: str) -> UsccProblem | None:
-    """None when `raw` is a valid code (after normalising), else what is wrong."""
-    code = normalize(raw)
+def _problem_of(code: str, values: bytes) -> UsccProblem | None:
+    """What is wrong with a normalised code, given its characters' values (None: valid)."""
     if len(code) != LENGTH:
         return UsccProblem(
             "A unified social credit code has 18 characters; this one has %(length)s.",
             {"length": len(code)},
         )
-    for position, ch in enumerate(code, start=1):
-        if ch not in VALUES:
-            return UsccProblem(
-                "Character %(position)s ('%(char)s') cannot appear in a unified social credit "
-                "code (no I, O, Z, S or V).",
-                {"position": position, "char": ch},
-            )
-    expected = check_character(code[:17])
-    if code[17] != expected:
+    bad = values.find(_NOT_IN_ALPHABET)
+    if bad >= 0:
+        return UsccProblem(
+            "Character %(position)s ('%(char)s') cannot appear in a unified social credit "
+            "code (no I, O, Z, S or V).",
+            {"position": bad + 1, "char": code[bad]},
+        )
+    expected = _check_value(values)
+    if values[17] != expected:
         return UsccProblem(
             "The check character is wrong: with these first 17 characters it must be "
             "'%(expected)s', not '%(given)s'. Check the code for a typing error.",
-            {"expected": expected, "given": code[17]},
+            {"expected": ALPHABET[expected], "given": code[17]},
         )
     return None
+
+
+def checked(raw: str) -> tuple[str, UsccProblem | None]:
+    """`raw` normalised, and what is wrong with it (None when it is a valid code). A plain
+    ASCII cell (nearly every one of a file) is normalised and checked on bytes."""
+    if raw.isascii():
+        normal = raw.encode("ascii").translate(None, _SEPARATORS).upper()
+        code = normal.decode("ascii")
+        return code, _problem_of(code, normal.translate(_ASCII_VALUES))
+    code = normalize(raw)
+    return code, _problem_of(code, _values(code))
+
+
+def problem(raw: str) -> UsccProblem | None:
+    """None when `raw` is a valid code (after normalising), else what is wrong."""
+    return checked(raw)[1]
 
 
 def is_valid(raw: str) -> bool:

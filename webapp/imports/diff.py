@@ -4,10 +4,21 @@ old -> new) / unchanged. The same snapshot taken again at apply time tells a sta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ARRAY, Select, any_, bindparam, select
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy import Row as Row_
 from sqlalchemy.orm import Session, aliased
 
@@ -15,7 +26,7 @@ from webapp.agencies.models import Agency, Credential, Inspector
 from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, PlanKind
-from webapp.imports.kinds import KindSpec, Row
+from webapp.imports.kinds import Context, KindSpec, Row
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
 
@@ -64,11 +75,35 @@ def select_among(
         return list(
             connection.execute(stmt.where(column == any_(array)), {"among_values": listed}).all()
         )
+    if connection.dialect.name == "sqlite":
+        listed = list(values)
+        if listed and _as_json(column, connection, listed):
+            # One JSON text parameter unpacked by SQLite's json_each: the statement is
+            # compiled once, where an expanding IN is rendered again for every chunk
+            # (a lookup of 10,000 codes: 3.6 against 9.5 ms).
+            each: Select[Any] = select(literal_column("value")).select_from(
+                func.json_each(bindparam("among_json", type_=String))
+            )
+            return list(
+                connection.execute(
+                    stmt.where(column.in_(each)), {"among_json": json.dumps(listed)}
+                ).all()
+            )
+        values = listed
     query = stmt.where(column.in_(bindparam("among_values", expanding=True)))
     found: list[Row_[*_Ts]] = []
     for batch in chunks(values):
         found += connection.execute(query, {"among_values": batch}).all()
     return found
+
+
+def _as_json(column: Any, connection: Connection, values: list[Any]) -> bool:
+    """Whether `values` go to SQLite as JSON unchanged: plain text or whole numbers, for a
+    column whose type stores them as given (no conversion on the way in)."""
+    if column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect):
+        return False
+    kinds = {type(v) for v in values}
+    return kinds <= {str} or kinds <= {int}
 
 
 def pairs(session: Session, stmt: Select[str, int]) -> dict[str, int]:
@@ -112,12 +147,19 @@ def holders(session: Session, rows: list[Row]) -> dict[str, list[int]]:
 
 
 def snapshot(
-    session: Session, spec: KindSpec, rows: list[Row], *, agency_id: int | None
+    session: Session,
+    spec: KindSpec,
+    rows: list[Row],
+    *,
+    agency_id: int | None,
+    context: Context | None = None,
 ) -> dict[str, Any]:
     """The database's current values for every key in the file, in the file's own terms
     (codes, not ids), plus the ids the apply will write to. Computed at check and again at
-    apply: if the two differ, the batch is stale."""
-    keys = [spec.key(r) for r in rows]
+    apply: if the two differ, the batch is stale. `context`: what the check read of the
+    enterprises and items in the same transaction (their ids are not read again)."""
+    # The keys of the kinds that look their rows up by key (plans look theirs up by month).
+    keys = [spec.key(r) for r in rows] if spec.plan_kind is None else []
     snap: dict[str, Any] = {}
     if spec.kind == ImportKind.enterprises:
         # Columns, not entities: no ORM object per row of a large file.
@@ -192,7 +234,7 @@ def snapshot(
     else:
         assert agency_id is not None
         assert spec.plan_kind is not None
-        snap.update(_plan_snapshot(session, spec.plan_kind, agency_id, rows))
+        snap.update(_plan_snapshot(session, spec.plan_kind, agency_id, rows, context))
     return snap
 
 
@@ -201,19 +243,31 @@ def plan_key(kind: PlanKind, month: str) -> str:
 
 
 def _plan_snapshot(
-    session: Session, kind: PlanKind, agency_id: int, rows: list[Row]
+    session: Session, kind: PlanKind, agency_id: int, rows: list[Row], context: Context | None
 ) -> dict[str, Any]:
     snap: dict[str, Any] = {}
     codes = sorted({r["uscc"] for r in rows})
-    for code, ent_id in select_among(
-        session, select(Enterprise.uscc, Enterprise.id), Enterprise.uscc, codes
-    ):
-        snap[f"ent:{code}"] = ent_id
     item_codes = sorted({c for r in rows for c in r["items"]})
-    for code, item_id in select_among(
-        session, select(InspectionItem.code, InspectionItem.id), InspectionItem.code, item_codes
-    ):
-        snap[f"item:{code}"] = item_id
+    if context is not None:
+        # The check's own reads, in this transaction: the same ids as reading them again.
+        for code in codes:
+            if code in context.enterprises:
+                snap[f"ent:{code}"] = context.enterprises[code][0]
+        for code in item_codes:
+            if code in context.items:
+                snap[f"item:{code}"] = context.items[code]
+    else:
+        for code, ent_id in select_among(
+            session, select(Enterprise.uscc, Enterprise.id), Enterprise.uscc, codes
+        ):
+            snap[f"ent:{code}"] = ent_id
+        for code, item_id in select_among(
+            session,
+            select(InspectionItem.code, InspectionItem.id),
+            InspectionItem.code,
+            item_codes,
+        ):
+            snap[f"item:{code}"] = item_id
     for plan in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind)):
         key = f"{plan.year:04d}" if kind == PlanKind.annual else f"{plan.year:04d}-{plan.month:02d}"
         snap[f"plan:{key}"] = plan.id

@@ -10,10 +10,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from webapp.agencies.models import Agency
-from webapp.db import among
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, PlanKind
-from webapp.imports.diff import batches
+from webapp.imports.diff import select_among
 from webapp.plans.models import Plan, PlanEntry
 from webapp.rules import Finding
 from webapp.rules.plan import PlannedEntry, plan_duplicates
@@ -30,7 +29,9 @@ def entry_facts(
 ) -> list[PlannedEntry]:
     """Every plan entry of these months ("YYYY-MM"), of every agency, as the rule sees it
     (optionally only those of some enterprises; with `shared_only`, only the entries whose
-    enterprise and month another entry shares: the rule finds nothing in the others)."""
+    enterprise and month another entry shares: the rule's own shortcut
+    `webapp.rules.plan.shared_slots`, asked of the database so that a month's other entries
+    are never read)."""
     stmt = (
         select(
             PlanEntry.id,
@@ -62,31 +63,23 @@ def entry_facts(
                 shared.c.month == PlanEntry.month,
             ),
         )
-    facts: list[PlannedEntry] = []
     if enterprise_ids is None:
-        lists: list[list[int] | None] = [None]
-    else:
-        lists = list(batches(session, sorted(set(enterprise_ids))))
-    for batch in lists:
-        query = (
-            stmt
-            if batch is None
-            else stmt.where(among(PlanEntry.enterprise_id, batch, session.get_bind().dialect.name))
-        )
-        for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in session.execute(
-            query
-        ):
-            facts.append(
-                PlannedEntry(
-                    agency_id=agency_id,
-                    agency_name=agency_name,
-                    plan_kind=PlanKind(kind),
-                    enterprise_id=ent_id,
-                    enterprise_name=ent_name,
-                    month=month,
-                    entry_id=entry_id,
-                )
+        found = list(session.execute(stmt))
+    else:  # the statement built once, with one expanding parameter (see `select_among`)
+        found = select_among(session, stmt, PlanEntry.enterprise_id, sorted(set(enterprise_ids)))
+    facts: list[PlannedEntry] = []
+    for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in found:
+        facts.append(
+            PlannedEntry(
+                agency_id=agency_id,
+                agency_name=agency_name,
+                plan_kind=PlanKind(kind),
+                enterprise_id=ent_id,
+                enterprise_name=ent_name,
+                month=month,
+                entry_id=entry_id,
             )
+        )
     return facts
 
 

@@ -4,7 +4,6 @@ checked against (agency codes, item codes, enterprises) come in a `Context`."""
 
 from __future__ import annotations
 
-import operator
 import random
 import re
 import unicodedata
@@ -130,6 +129,19 @@ def _max_length(value: str, key: str, limit: int, errors: list[FieldError]) -> s
                 length=len(value),
             )
         )
+    return value
+
+
+def _text(
+    cells: dict[str, str], key: str, limit: int, errors: list[FieldError], *, required: bool = True
+) -> str:
+    """A text cell: `_required` (unless optional), then `_max_length`, in one step."""
+    value = cells.get(key, "")
+    if not value:
+        if required:
+            _required(cells, key, errors)  # its error (only an empty cell pays the call)
+    elif len(value) > limit:
+        _max_length(value, key, limit, errors)
     return value
 
 
@@ -348,57 +360,16 @@ ENTERPRISE_COLUMNS = (
 )
 
 
-# Each code character's value as a byte (255: not in the alphabet), for bytes.translate.
-_USCC_VALUES = bytes(
-    uscc_codes.VALUES.get(chr(byte), 255) if byte < 128 else 255 for byte in range(256)
-)
-
-
-def valid_ascii_uscc(raw: str) -> str | None:
-    """The normalised code when `raw` is a plain ASCII valid code (what nearly every row
-    of a file holds), without the general path's Unicode normalisation; else None. The
-    checks of `uscc.problem` (length, alphabet, check character), on bytes: C-level loops,
-    no Python call per character."""
-    if not raw.isascii():
-        return None  # full-width characters: the general path normalises them
-    code = raw.encode("ascii").translate(None, b" -\t").upper()
-    if len(code) != uscc_codes.LENGTH:
-        return None
-    values = code.translate(_USCC_VALUES)
-    if 255 in values:
-        return None
-    total = sum(map(operator.mul, values[:17], uscc_codes.WEIGHTS))
-    if values[17] != (31 - total % 31) % 31:
-        return None
-    return code.decode("ascii")
-
-
 def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bool]:
     """The normalised credit code of a row and whether it is a valid code (a missing or
     bad one is an error in `errors`)."""
     raw_code = _required(cells, "uscc", errors)
     if not raw_code:
         return "", False
-    fast = valid_ascii_uscc(raw_code)
-    if fast is not None:
-        return fast, True
-    problem = uscc_codes.problem(raw_code)
+    code, problem = uscc_codes.checked(raw_code)
     if problem is not None:
         errors.append(FieldError("uscc", problem.message, **problem.params))
-    return uscc_codes.normalize(raw_code), problem is None
-
-
-def _empty(key: str) -> FieldError:
-    return FieldError(key, "This cell is empty; it is required.")
-
-
-def _too_long(key: str, limit: int, value: str) -> FieldError:
-    return FieldError(
-        key,
-        "At most %(max)s characters; this cell has %(length)s.",
-        max=limit,
-        length=len(value),
-    )
+    return code, problem is None
 
 
 @lru_cache(maxsize=256)
@@ -408,78 +379,34 @@ def _grade_problem(klass: str, grade: str) -> FieldError | None:
     return risk_grade_problem(EnterpriseClass(klass), grade)
 
 
-@lru_cache(maxsize=1024)
-def _class_value(raw: str) -> str | None:
-    """The class a (non-empty) cell names, or None (as `_choice` with CLASSES)."""
-    return CLASSES.get(squash(raw))
-
-
-@lru_cache(maxsize=1024)
-def _grade_value(raw: str) -> str:
+@lru_cache(maxsize=1024)  # a file repeats its few grade spellings on every row
+def _grade(raw: str) -> str:
     """The grade a cell names (its own text when it is no known spelling)."""
     return GRADES.get(squash(raw), raw)
 
 
+def _grade_check(klass: str, grade: str, errors: list[FieldError]) -> None:
+    """Whether enterprises of `klass` can have `grade` (an error in `errors` if not)."""
+    found = _grade_problem(klass, grade)
+    if found is not None:  # a copy: the cached one is shared by every row
+        errors.append(FieldError(found.field, found.message, **found.params))
+
+
 def parse_enterprise(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
-    # The checks of `_required`, `_max_length` and `_choice`, inlined (this runs for every
-    # row of a file of tens of thousands); the same errors, in the same order.
     errors: list[FieldError] = []
-    raw_code = cells.get("uscc", "")
-    code = valid_ascii_uscc(raw_code) if raw_code else None
-    if code is None:
-        code, _ = _uscc_cell(cells, errors)
+    code, _ = _uscc_cell(cells, errors)
     row: Row = {"uscc": code}
-    name = cells.get("name", "")
-    if not name:
-        errors.append(_empty("name"))
-    elif len(name) > 200:
-        errors.append(_too_long("name", 200, name))
-    row["name"] = name
+    row["name"] = _text(cells, "name", 200, errors)
     if "address" in cells:
-        address = row["address"] = cells["address"]
-        if len(address) > 300:
-            errors.append(_too_long("address", 300, address))
+        row["address"] = _text(cells, "address", 300, errors, required=False)
     if "industry" in cells:
-        industry = row["industry"] = cells["industry"]
-        if len(industry) > 100:
-            errors.append(_too_long("industry", 100, industry))
-    raw_class = cells.get("enterprise_class", "")
-    klass = ""
-    if not raw_class:
-        errors.append(_empty("enterprise_class"))
-    else:
-        klass = _class_value(raw_class) or ""
-        if not klass:
-            errors.append(
-                FieldError(
-                    "enterprise_class",
-                    "'%(value)s' is not one of the allowed values: %(allowed)s.",
-                    value=raw_class,
-                    allowed=", ".join(dict.fromkeys(_SHOWN_CHOICES["enterprise_class"])),
-                )
-            )
-    row["enterprise_class"] = klass
-    raw_grade = cells.get("risk_grade", "")
-    if not raw_grade:
-        errors.append(_empty("risk_grade"))
-    grade = row["risk_grade"] = _grade_value(raw_grade)
+        row["industry"] = _text(cells, "industry", 100, errors, required=False)
+    klass = row["enterprise_class"] = _choice(cells, "enterprise_class", CLASSES, errors)
+    raw_grade = _required(cells, "risk_grade", errors)
+    grade = row["risk_grade"] = _grade(raw_grade)
     if klass and raw_grade:
-        problem_grade = _grade_problem(klass, grade)
-        if problem_grade is not None:  # a copy: the cached one is shared by every row
-            errors.append(
-                FieldError(problem_grade.field, problem_grade.message, **problem_grade.params)
-            )
-    agency = row["agency_code"] = cells.get("agency_code", "")
-    if not agency:
-        errors.append(_empty("agency_code"))
-    elif agency not in ctx.agencies:
-        errors.append(
-            FieldError(
-                "agency_code",
-                "No agency with code '%(code)s'. The codes are on the Agencies page.",
-                code=agency,
-            )
-        )
+        _grade_check(klass, grade, errors)
+    row["agency_code"] = _agency(cells, "agency_code", ctx, errors)
     return (None if errors else row), errors
 
 
@@ -532,9 +459,9 @@ INSPECTOR_COLUMNS = (
 
 def parse_inspector(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
-    number = _max_length(_required(cells, "number", errors), "number", 64, errors)
+    number = _text(cells, "number", 64, errors)
     row: Row = {"number": number}
-    row["name"] = _max_length(_required(cells, "name", errors), "name", 100, errors)
+    row["name"] = _text(cells, "name", 100, errors)
     row["agency_code"] = _agency(cells, "agency_code", ctx, errors)
     if cells.get("issuing_agency_code"):
         row["issuing_agency_code"] = _agency(cells, "issuing_agency_code", ctx, errors)
@@ -600,7 +527,7 @@ def parse_item(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[Fi
     errors: list[FieldError] = []
     code = unicodedata.normalize("NFKC", _required(cells, "code", errors)).upper()
     row: Row = {"code": _max_length(code, "code", 32, errors)}
-    row["title"] = _max_length(_required(cells, "title", errors), "title", 300, errors)
+    row["title"] = _text(cells, "title", 300, errors)
     row["legal_basis"] = _required(cells, "legal_basis", errors)
     if "description" in cells:
         row["description"] = cells["description"]
@@ -707,7 +634,7 @@ def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, lis
         )
     row: Row = {"uscc": code, "month": month or "", "items": sorted(codes)}
     if "note" in cells:
-        row["note"] = _max_length(cells["note"], "note", 300, errors)
+        row["note"] = _text(cells, "note", 300, errors, required=False)
     return (None if errors else row), errors
 
 
@@ -748,7 +675,7 @@ def parse_cap(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[Fie
             )
         )
     raw_grade = _required(cells, "risk_grade", errors)
-    grade = GRADES.get(squash(raw_grade), raw_grade)
+    grade = _grade(raw_grade)
     if klass == SUPERVISORY:
         if raw_grade and grade != ANY_GRADE:
             errors.append(
@@ -758,9 +685,7 @@ def parse_cap(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[Fie
                 )
             )
     elif klass and raw_grade:
-        problem_grade = risk_grade_problem(EnterpriseClass(klass), grade)
-        if problem_grade is not None:
-            errors.append(problem_grade)
+        _grade_check(klass, grade, errors)
     raw_cap = _required(cells, "max_per_year", errors)
     cap = int(raw_cap) if raw_cap.isdigit() and len(raw_cap) < 4 else None
     if raw_cap:

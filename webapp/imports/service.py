@@ -17,11 +17,11 @@ import hashlib
 import json
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,13 +63,12 @@ from webapp.imports.kinds import (
     example_row,
     match_header,
     spec_for,
-    valid_ascii_uscc,
 )
 from webapp.imports.models import ImportBatch
 from webapp.imports.writers import WRITERS
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan
-from webapp.rules.plan import PlannedEntry, plan_duplicates
+from webapp.rules.plan import PlannedEntry, plan_duplicates, shared_slots, slot
 
 CHUNK = 500  # rows written between two progress reports
 BACKGROUND_ROWS = 2000  # the page applies larger files in a background thread
@@ -144,7 +143,9 @@ def _dump(data: Any) -> str:
 # column): SQLite rewrites a row whole when one of its columns changes, and a batch's row
 # is updated twice as it is applied (validated -> applying -> applied).
 COMPRESS_FROM = 64 * 1024
-PAYLOAD_VERSION = 2  # a checked batch's payload: 2 packs its rows (`pack_rows`), 1 did not
+# A checked batch's payload: 3 stores its rows by column when they share their keys, else
+# packed (`pack_rows`); 2 always packed them; 1 stored a dict per row. All three load.
+PAYLOAD_VERSION = 3
 _COMPRESSED = "zlib:"
 
 
@@ -165,24 +166,35 @@ def load_payload(stored: str) -> dict[str, Any]:
 
 
 def pack_rows(rows: list[Row]) -> dict[str, Any]:
-    """A batch's normalised rows for its payload (format 2): each row a list of its values
-    followed by the index of its keys in `shapes`, instead of a dict repeating every key:
-    half the text to write, store and parse, for the same rows."""
+    """A batch's normalised rows for its payload, without a dict per row repeating every
+    key: rows that all have the same keys (nearly every file: its columns) as one list per
+    key (`keys`, `columns`: the least text to write and parse, built and read back by C
+    loops); rows of several shapes (an inspector file's optional cells) each as a list of
+    its values followed by the index of its keys in `shapes`."""
+    shape = tuple(rows[0]) if rows else ()
+    if all(len(row) == len(shape) and tuple(row) == shape for row in rows):
+        # Equal key tuples, in order: every row's values line up with `shape`.
+        columns = zip(*map(dict.values, rows), strict=True)
+        return {"keys": list(shape), "columns": [list(column) for column in columns]}
     shapes: dict[tuple[str, ...], int] = {}
     packed: list[list[Any]] = []
     for row in rows:
-        shape = tuple(row)
-        index = shapes.get(shape)
+        keys = tuple(row)
+        index = shapes.get(keys)
         if index is None:
-            index = shapes[shape] = len(shapes)
+            index = shapes[keys] = len(shapes)
         values = list(row.values())
         values.append(index)
         packed.append(values)
-    return {"shapes": [list(shape) for shape in shapes], "packed": packed}
+    return {"shapes": [list(keys) for keys in shapes], "packed": packed}
 
 
 def unpack_rows(payload: dict[str, Any]) -> list[Row]:
-    """The rows of a payload, as dicts (format 1 stored them so; format 2 packed)."""
+    """The rows of a payload, as dicts (by column or packed, or format 1's dicts)."""
+    if "columns" in payload:
+        keys = payload["keys"]
+        rows = zip(*payload["columns"], strict=True)
+        return [dict(zip(keys, values, strict=True)) for values in rows]
     if "packed" not in payload:
         return list(payload.get("rows", []))
     shapes = payload["shapes"]
@@ -248,12 +260,6 @@ def _map_headers(spec: KindSpec, headers: list[str]) -> tuple[dict[int, Column],
     return mapped, errors
 
 
-def _code_of(raw: str) -> str:
-    """A cell's credit code as `uscc.normalize` gives it (the plain valid ASCII code of
-    nearly every row without the Unicode normalisation)."""
-    return valid_ascii_uscc(raw) or uscc_codes.normalize(raw)
-
-
 def _context(
     session: Session, spec: KindSpec, raw_rows: list[dict[str, str]], year: int
 ) -> Context:
@@ -261,7 +267,7 @@ def _context(
     ctx.agencies = pairs(session, select(Agency.code, Agency.id))
     if spec.kind in PLAN_KINDS:
         ctx.items = pairs(session, select(InspectionItem.code, InspectionItem.id))
-        codes = {_code_of(r.get("uscc", "")) for r in raw_rows} - {""}
+        codes = {uscc_codes.normalize(r.get("uscc", "")) for r in raw_rows} - {""}
         for code, ent_id, name in select_among(
             session,
             select(Enterprise.uscc, Enterprise.id, Enterprise.name),
@@ -471,7 +477,7 @@ def _check_file(
             session, batch, errors, total_rows=len(raw_rows), skipped_example=skipped
         )
 
-    before = snapshot(session, spec, rows, agency_id=batch.agency_id)
+    before = snapshot(session, spec, rows, agency_id=batch.agency_id, context=ctx)
     diff = diff_rows(spec, rows, before)
     payload: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
@@ -564,15 +570,16 @@ def _hygiene_preview(
             and (f.enterprise_id, f.month) in file_keys
         )
     ]
-    # Only the entries whose (enterprise, month) another shares can be in a finding, and
-    # a finding depends on those alone: the others (most of a plan: an enterprise is
-    # planned once a month) are left out, the order of the rest kept.
+    # Only the entries whose (enterprise, month) another shares can be in a finding
+    # (`shared_slots`): the others (most of a plan: an enterprise is planned once a month)
+    # are left out, and the file's are not even built.
     keyed = [(ctx.enterprises[row["uscc"]], row) for row in rows]
-    count = Counter((f.enterprise_id, f.month) for f in facts)
-    count.update((ent_id, row["month"]) for (ent_id, _), row in keyed)
-    facts = [f for f in facts if count[(f.enterprise_id, f.month)] > 1]
+    shared = shared_slots(
+        chain(map(slot, facts), ((ent_id, row["month"]) for (ent_id, _), row in keyed))
+    )
+    facts = [f for f in facts if slot(f) in shared]
     for (ent_id, name), row in keyed:
-        if count[(ent_id, row["month"])] > 1:
+        if (ent_id, row["month"]) in shared:
             facts.append(
                 PlannedEntry(
                     agency_id=agency.id,

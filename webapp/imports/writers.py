@@ -434,6 +434,9 @@ class _PlanWriter(Writer):
         self.agency_id = self.batch_agency_id
         self.months: set[str] = set()
         self.relink: dict[int, list[str]] = {}  # entry id -> its new item codes
+        self._next_entry_id: int | None = None  # SQLite: the id the next new entry takes
+        # item code -> id, as the snapshot read them (looked up once per row's item)
+        self.item_ids = {k[5:]: v for k, v in self.snap.items() if k.startswith("item:")}
 
     def _plan_id(self, month: str) -> int:
         period = plan_key(self.plan_kind, month)
@@ -490,8 +493,14 @@ class _PlanWriter(Writer):
             return sorted(ids)
         # SQLite: this transaction holds the database's only write lock since its first
         # read (begin_write), so the ids after the largest are free, as an INSERT takes them.
-        top = self.session.scalar(select(func.coalesce(func.max(PlanEntry.id), 0)))
-        return list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
+        # The largest is read once (not once a chunk, each an ORM statement with its
+        # autoflush): the next chunks take the ids after the previous chunk's.
+        if self._next_entry_id is None:
+            top = self.session.scalar(select(func.max(PlanEntry.id)))
+            self._next_entry_id = int(top or 0) + 1
+        first = self._next_entry_id
+        self._next_entry_id = first + n
+        return list(range(first, first + n))
 
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
         snap = self.snap
@@ -514,10 +523,11 @@ class _PlanWriter(Writer):
         )
         entry_ids: list[int] = []
         item_ids: list[int] = []
+        item_id = self.item_ids.__getitem__
         for row, entry_id in zip(rows, ids, strict=True):
             codes = row["items"]
             entry_ids.extend([entry_id] * len(codes))
-            item_ids.extend([snap[f"item:{c}"] for c in codes])
+            item_ids.extend(map(item_id, codes))
         insert_columns(
             self.session, plan_entry_items, {"plan_entry_id": entry_ids, "item_id": item_ids}
         )

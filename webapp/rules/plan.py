@@ -7,7 +7,8 @@ entries (from the database, from a file being imported, or both)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from webapp.enums import FlagKind, PlanKind, Severity
@@ -27,6 +28,31 @@ class PlannedEntry:
     month: str  # "YYYY-MM"
     entry_id: int | None = None
     line: int | None = None
+
+
+PlanSlot = tuple[int, str]  # (enterprise id, month "YYYY-MM")
+
+
+def slot(entry: PlannedEntry) -> PlanSlot:
+    """What both rules group entries by (and more): the enterprise and the month."""
+    return entry.enterprise_id, entry.month
+
+
+def shared_slots(slots: Iterable[PlanSlot]) -> set[PlanSlot]:
+    """The (enterprise, month) pairs given more than once.
+
+    `plan_duplicates` finds nothing in an entry whose pair no other entry shares (each of its
+    rules needs two entries of one enterprise and month), and each finding depends on the
+    entries of its own pair only: a caller may leave the other entries out (or never build
+    them) and gets the same findings, in the same order (see `narrowed`)."""
+    return {key for key, count in Counter(slots).items() if count > 1}
+
+
+def narrowed(entries: Sequence[PlannedEntry]) -> list[PlannedEntry]:
+    """The entries `plan_duplicates` can find anything in, in their order:
+    `plan_duplicates(narrowed(entries)) == plan_duplicates(entries)`."""
+    shared = shared_slots(slot(e) for e in entries)
+    return [e for e in entries if slot(e) in shared]
 
 
 def _refs(entries: Sequence[PlannedEntry]) -> dict[str, object]:
