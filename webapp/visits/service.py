@@ -407,6 +407,18 @@ def _fact(
     )
 
 
+# The enterprise's plan entries of a month, every agency's (merge candidates).
+_MONTH_ENTRIES = (
+    select(PlanEntry.id, PlanEntry.agency_id, Agency.name, PlanEntry.month)
+    .join(Agency, Agency.id == PlanEntry.agency_id)
+    .where(
+        PlanEntry.enterprise_id == bindparam("enterprise_id"),
+        PlanEntry.month == bindparam("month"),
+    )
+    .order_by(PlanEntry.id)
+)
+
+
 @dataclass(frozen=True)
 class EnterpriseFacts:
     """The enterprise's other visits in the visit's calendar year, other agencies' plan
@@ -443,16 +455,12 @@ def enterprise_facts(
     )
     entries: list[history.EntryFact] = []
     if with_entries:
-        month = local_month(window_start)
-        rows = session.execute(
-            select(PlanEntry.id, PlanEntry.agency_id, Agency.name, PlanEntry.month)
-            .join(Agency, Agency.id == PlanEntry.agency_id)
-            .where(PlanEntry.enterprise_id == enterprise.id, PlanEntry.month == month)
-            .order_by(PlanEntry.id)
+        found = plain_reads(session).execute(
+            _MONTH_ENTRIES, {"enterprise_id": enterprise.id, "month": local_month(window_start)}
         )
         entries = [
             history.EntryFact(entry_id=eid, agency_id=aid, agency_name=name, month=m)
-            for eid, aid, name, m in rows
+            for eid, aid, name, m in found
             if aid != own_agency_id
         ]
     caps = load_caps(session)  # the caps table the admin edits
