@@ -1,6 +1,7 @@
 """The pages that grow with the data, at province size on PostgreSQL: the flag list's first
 page (and filtered, and the next page), the monthly report (a province's and a city's), plan
-coverage, enterprise search and an enterprise's year of visits. Each beside its floor: the
+coverage, enterprise search, an enterprise's year of visits, and the hazard sweep with nothing
+new (every app worker runs it every few minutes). Each beside its floor: the
 bare SQL statement(s) returning the same rows, executed on the same connection in the same
 run (median of several runs after a warm-up). The bench also checks that the service and its
 floor return the same rows. The monthly report's and the flag list's floor is the SQL the page
@@ -36,7 +37,20 @@ from typing import Any
 # The settings refuse to load without a key; the bench touches no secret.
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijkl")
 
-from sqlalchemy import Connection, and_, distinct, event, exists, func, or_, select, text, true
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    distinct,
+    event,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -46,16 +60,18 @@ from bench.datagen import Shape
 from webapp.__main__ import migrate
 from webapp.agencies.models import Agency
 from webapp.auth.models import User
-from webapp.db import among, make_engine, make_sessionmaker
+from webapp.db import UTCDateTime, among, make_engine, make_sessionmaker
 from webapp.enterprises import service as enterprises
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, Role, VisitStatus
+from webapp.findings import service as findings
 from webapp.supervision import reports
 from webapp.supervision import service as supervision
 from webapp.supervision.models import Flag, FlagResolution, ReportVisitUnit
 from webapp.supervision.service import FlagState, month_bounds
 from webapp.visits import service as visits
 from webapp.visits.models import Visit
+from webapp.web import to_local
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".bench" / "pg"
@@ -203,6 +219,7 @@ def measure(url: str, shape: Shape, *, repeat: int = REPEAT) -> list[Figure]:
     try:
         with make_sessionmaker(engine)() as session:
             figures += _measure(session, shape, repeat)
+        figures.append(_sweep_figure(engine, shape, repeat))
     finally:
         engine.dispose()
     return figures
@@ -378,6 +395,49 @@ def _measure(session: Session, shape: Shape, repeat: int) -> list[Figure]:
         .order_by(Visit.window_start, Visit.id),
     )
     return out
+
+
+# The flags a first sweep raises, as the bench data has never been swept: one per current
+# major hazard queued and due (a superset of the overdue ones: for the bench's state only).
+FIRST_SWEEP_FLAGS = """
+INSERT INTO flags (kind, severity, dedupe_key, agency_id, enterprise_id, visit_id, detail,
+                   raised_at)
+SELECT DISTINCT 'major_hazard_overdue', 'serious',
+  'hazard:' || i.visit_id || ':' || f.item_id || ':' || CAST(f.rectify_by AS VARCHAR),
+  v.agency_id, v.enterprise_id, v.id, '{}', :at
+FROM hazard_sweep_queue q JOIN inspections i ON i.visit_id = q.visit_id
+JOIN item_findings f ON f.inspection_id = i.id AND f.item_id = q.item_id
+JOIN visits v ON v.id = i.visit_id
+WHERE (q.due IS NULL OR q.due < :today) AND f.outcome = 'major_hazard'
+  AND i.version = (SELECT max(version) FROM inspections WHERE visit_id = i.visit_id)
+"""
+
+
+def _sweep_figure(engine: Engine, shape: Shape, repeat: int) -> Figure:
+    """The hazard sweep with nothing new (what every app worker runs every few minutes)
+    against the SQL it runs, replayed bare. In ONE transaction rolled back at the end (the
+    bench data stays as generated): the flags a first sweep would raise, bulk-inserted, and
+    that first sweep (which drops the hazards it judged from its queue), then the sweep."""
+    now = month_bounds(shape.months[-1])[1] + timedelta(days=3)
+    with engine.connect() as connection:
+        outer = connection.begin()
+        try:
+            connection.execute(
+                text(FIRST_SWEEP_FLAGS).bindparams(bindparam("at", type_=UTCDateTime())),
+                {"today": to_local(now).date(), "at": now},
+            )
+            session = Session(bind=connection, join_transaction_mode="create_savepoint")
+            findings.sweep_overdue_hazards(session, now=now)
+
+            def sweep() -> list[Any]:
+                return [findings.sweep_overdue_hazards(session, now=now)]
+
+            replay = recorded(session, sweep)
+            ms, got, floor_ms, _ = _time_both(sweep, partial(replay, connection), repeat=repeat)
+            assert got == [0], got
+            return Figure("hazard sweep (nothing new)", ms, floor_ms, 0)
+        finally:
+            outer.rollback()
 
 
 def print_figures(title: str, figures: list[Figure]) -> None:

@@ -49,7 +49,9 @@ def _schema(url: str) -> dict[str, list[str]]:
     engine.dispose()
     with make_sessionmaker(engine)() as session:
         for name, table in triggers(session):
-            schema[table].append(f"trigger {name}")
+            # Sorted: PostgreSQL lists a table's triggers in no fixed order (0009 adds a
+            # second trigger to item_findings and rectifications).
+            schema[table] = sorted([*schema[table], f"trigger {name}"])
     engine.dispose()
     return schema
 

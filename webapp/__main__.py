@@ -35,8 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     demo = sub.add_parser("demo", help="load the demo data set")
     demo.add_argument("--if-empty", action="store_true", help="only into an empty database")
-    sub.add_parser(
+    sweep = sub.add_parser(
         "sweep", help="flag visits whose window passed unconfirmed, and overdue major hazards"
+    )
+    sweep.add_argument(
+        "--requeue",
+        action="store_true",
+        help="first rebuild the hazard sweep's queue (derived) from the findings",
     )
     audit = sub.add_parser("audit", help="the audit log")
     audit.add_argument("action", choices=["verify"])
@@ -135,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             from webapp.findings import service as findings_service
             from webapp.supervision import service as supervision_service
 
+            if args.requeue:
+                queued = findings_service.requeue_major_hazards(session)
+                print(f"{queued} major hazard(s) queued for the sweep")
             count = supervision_service.sweep_unconfirmed(session, now=now)
             hazards = findings_service.sweep_overdue_hazards(session, now=now)
             print(f"{count} flag(s) raised")

@@ -6,10 +6,14 @@ import io
 from datetime import date, datetime, timedelta
 
 from PIL import Image
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_visit
-from webapp.findings.service import ItemResult
+from webapp.enums import FlagKind
+from webapp.findings import service
+from webapp.findings.service import ItemResult, RectificationInput
+from webapp.supervision.models import Flag
 from webapp.visits.models import Visit
 from webapp.web import to_local
 
@@ -81,3 +85,64 @@ def picture(fmt: str = "JPEG", size: tuple[int, int] = (2400, 1800), mode: str =
         buf, format=fmt
     )
     return buf.getvalue()
+
+
+# --- the hazard sweep's tests ------------------------------------------------------------------
+
+
+def major_hazard(
+    db: Session,
+    world: World,
+    now: datetime,
+    *outcomes: str,
+    days: int = 3,
+    visit: Visit | None = None,
+    correction_reason: str = "",
+) -> tuple[Visit, int]:
+    """Record `outcomes` (default: a major hazard at AQ-001, AQ-002 compliant) on a confirmed
+    visit (a new one found at `now`, or a correction of `visit`'s record), hazards due `days`
+    after the visit's day; the visit and the AQ-001 finding's id."""
+    visit = visit or confirmed_visit(db, world, now)
+    inspection = service.record_inspection(
+        db,
+        actor=world.inspector1,
+        public_id=visit.public_id,
+        results=results(
+            visit,
+            *(outcomes or ("major_hazard", "compliant")),
+            deadline=day_of(visit) + timedelta(days=days),
+        ),
+        correction_reason=correction_reason,
+        now=now,
+    )
+    return visit, next(f.id for f in inspection.findings if f.item.code == "AQ-001")
+
+
+def recheck(
+    db: Session,
+    world: World,
+    now: datetime,
+    original: Visit,
+    finding_id: int,
+    outcome: str,
+    note: str = "Looked again",
+) -> Visit:
+    """A re-check of `original` at `now` recording `outcome` for the hazard `finding_id`."""
+    visit = recheck_visit(db, world, now, original)
+    service.record_inspection(
+        db,
+        actor=world.inspector1,
+        public_id=visit.public_id,
+        results=results(visit, "compliant", "compliant"),
+        rectifications=[RectificationInput(finding_id, outcome, note)],
+        now=now,
+    )
+    return visit
+
+
+def overdue_flags(db: Session) -> list[Flag]:
+    """The overdue-major-hazard flags raised so far, oldest first."""
+    db.rollback()
+    return list(
+        db.scalars(select(Flag).where(Flag.kind == FlagKind.major_hazard_overdue).order_by(Flag.id))
+    )

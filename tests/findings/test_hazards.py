@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_enterprise, make_user
-from tests.findings.helpers import confirmed_visit, day_of, recheck_visit, results
+from tests.findings.helpers import confirmed_visit, day_of, recheck, recheck_visit, results
 from webapp.audit.models import AuditEvent
 from webapp.enums import RectificationOutcome, Role
 from webapp.errors import DomainError
@@ -247,15 +247,7 @@ def test_rectifications_follow_the_hazard_across_corrected_versions(
     original = confirmed_visit(db, world, now)
     first = _record(db, world, now, original, "major_hazard", "compliant")
     major = next(f for f in first.findings if f.item.code == "AQ-001")
-    recheck = recheck_visit(db, world, now, original)
-    service.record_inspection(
-        db,
-        actor=world.inspector1,
-        public_id=recheck.public_id,
-        results=results(recheck, "compliant", "compliant"),
-        rectifications=[RectificationInput(major.id, "rectified")],
-        now=now,
-    )
+    recheck(db, world, now, original, major.id, "rectified", note="")
     # The original's record is corrected afterwards (a typo in the note).
     service.record_inspection(
         db,

@@ -4,51 +4,25 @@ none for a hazard rectified on time, not yet due, or merely a general hazard."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import World
-from tests.findings.helpers import confirmed_visit, day_of, recheck_visit, results
+from tests.findings.helpers import day_of, major_hazard, overdue_flags, recheck
 from webapp.__main__ import main
 from webapp.clock import FixedClock
-from webapp.enums import FlagKind, Severity
+from webapp.enums import Severity
 from webapp.findings import service
-from webapp.findings.service import RectificationInput
-from webapp.supervision.models import Flag
-from webapp.visits.models import Visit
 from webapp.web import to_local
-
-
-def _flags(db: Session) -> list[Flag]:
-    db.rollback()
-    return list(
-        db.scalars(select(Flag).where(Flag.kind == FlagKind.major_hazard_overdue).order_by(Flag.id))
-    )
-
-
-def _hazard(
-    db: Session, world: World, now: datetime, *outcomes: str, days: int = 3
-) -> tuple[Visit, int]:
-    visit = confirmed_visit(db, world, now)
-    inspection = service.record_inspection(
-        db,
-        actor=world.inspector1,
-        public_id=visit.public_id,
-        results=results(visit, *outcomes, deadline=day_of(visit) + timedelta(days=days)),
-        now=now,
-    )
-    major = next(f for f in inspection.findings if f.item.code == "AQ-001")
-    return visit, major.id
 
 
 def test_an_overdue_major_hazard_is_flagged_once(
     db: Session, world: World, clock: FixedClock
 ) -> None:
     now = clock.now()
-    visit, _finding_id = _hazard(db, world, now, "major_hazard", "hazard", days=3)
+    visit, _finding_id = major_hazard(db, world, now, "major_hazard", "hazard", days=3)
     deadline = day_of(visit) + timedelta(days=3)
 
     assert service.sweep_overdue_hazards(db, now=now) == 0  # not yet due
@@ -60,7 +34,7 @@ def test_an_overdue_major_hazard_is_flagged_once(
     assert service.sweep_overdue_hazards(db, now=clock.now()) == 0
     clock.advance(days=5)
     assert service.sweep_overdue_hazards(db, now=clock.now()) == 0
-    flags = _flags(db)
+    flags = overdue_flags(db)
     assert len(flags) == 1  # AQ-002 is a general hazard: not flagged
     flag = flags[0]
     assert flag.severity == Severity.serious
@@ -73,50 +47,36 @@ def test_an_overdue_major_hazard_is_flagged_once(
     assert detail["params"] == {"item": "AQ-001", "deadline": deadline.isoformat(), "days": 1}
 
     # A correction that keeps the deadline raises nothing new.
-    service.record_inspection(
+    major_hazard(
         db,
-        actor=world.inspector1,
-        public_id=visit.public_id,
-        results=results(visit, "major_hazard", "hazard", deadline=deadline),
+        world,
+        clock.now(),
+        "major_hazard",
+        "hazard",
+        days=3,
+        visit=visit,
         correction_reason="Typo in the note",
-        now=clock.now(),
     )
     assert service.sweep_overdue_hazards(db, now=clock.now()) == 0
 
 
 def test_rectified_on_time_is_not_flagged(db: Session, world: World, clock: FixedClock) -> None:
     now = clock.now()
-    original, finding_id = _hazard(db, world, now, "major_hazard", "compliant", days=3)
+    original, finding_id = major_hazard(db, world, now, "major_hazard", "compliant", days=3)
     clock.advance(days=2)
-    recheck = recheck_visit(db, world, clock.now(), original)
-    service.record_inspection(
-        db,
-        actor=world.inspector1,
-        public_id=recheck.public_id,
-        results=results(recheck, "compliant", "compliant"),
-        rectifications=[RectificationInput(finding_id, "rectified", "Fixed")],
-        now=clock.now(),
-    )
+    recheck(db, world, clock.now(), original, finding_id, "rectified", "Fixed")
     clock.advance(days=30)
     assert service.sweep_overdue_hazards(db, now=clock.now()) == 0
-    assert _flags(db) == []
+    assert overdue_flags(db) == []
 
 
 def test_a_not_rectified_recheck_keeps_it_overdue(
     db: Session, world: World, clock: FixedClock
 ) -> None:
     now = clock.now()
-    original, finding_id = _hazard(db, world, now, "major_hazard", "compliant", days=3)
+    original, finding_id = major_hazard(db, world, now, "major_hazard", "compliant", days=3)
     clock.advance(days=2)
-    recheck = recheck_visit(db, world, clock.now(), original)
-    service.record_inspection(
-        db,
-        actor=world.inspector1,
-        public_id=recheck.public_id,
-        results=results(recheck, "compliant", "compliant"),
-        rectifications=[RectificationInput(finding_id, "not_rectified", "Still missing")],
-        now=clock.now(),
-    )
+    recheck(db, world, clock.now(), original, finding_id, "not_rectified", "Still missing")
     clock.advance(days=5)
     assert service.sweep_overdue_hazards(db, now=clock.now()) == 1
 
@@ -130,7 +90,7 @@ def test_the_sweep_command_runs_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = clock.now()
-    _hazard(db, world, now, "major_hazard", "compliant", days=1)
+    major_hazard(db, world, now, "major_hazard", "compliant", days=1)
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setattr("webapp.clock.SystemClock.now", lambda self: now + timedelta(days=3))
     from webapp.config import get_settings
@@ -138,7 +98,12 @@ def test_the_sweep_command_runs_it(
     get_settings.cache_clear()
     try:
         assert main(["sweep"]) == 0
+        # The queue rebuilt from the findings: the hazard is judged again, flagged already.
+        assert main(["sweep", "--requeue"]) == 0
     finally:
         get_settings.cache_clear()
-    assert "1 overdue major hazard flag(s) raised" in capsys.readouterr().out
-    assert len(_flags(db)) == 1
+    out = capsys.readouterr().out
+    assert "1 overdue major hazard flag(s) raised" in out
+    assert "1 major hazard(s) queued for the sweep" in out
+    assert "0 overdue major hazard flag(s) raised" in out
+    assert len(overdue_flags(db)) == 1

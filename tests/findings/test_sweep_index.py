@@ -1,8 +1,7 @@
-"""The hazard sweep reads the major hazards past their deadline from the partial index
-ix_item_findings_major_hazard_due (migration 0007), not by reading every finding: its
-statement must say `outcome = 'major_hazard'` in the SQL itself: with a bound parameter
-PostgreSQL's generic plan (psycopg prepares a statement run a few times on one connection, as
-the sweep's is) cannot match the index's predicate. (SQLite can: it compares bound values.)"""
+"""The hazard sweep starts from its queue's rows due, read by the index on `due` (migration
+0009), not from the major hazards: a sweep with nothing due is that one statement, whatever
+the number of hazards settled long ago. The plan checked is PostgreSQL's generic plan (psycopg
+prepares a statement run a few times on one connection, as the sweep's is)."""
 
 from __future__ import annotations
 
@@ -19,16 +18,16 @@ from tests.findings.helpers import confirmed_visit, day_of, results
 from webapp.clock import FixedClock
 from webapp.findings import service
 
-INDEX = "ix_item_findings_major_hazard_due"
+INDEX = "ix_hazard_sweep_queue_due"
 
 
-def _sweep_statement(db: Session, clock: FixedClock) -> tuple[str, Any, int]:
-    """Run the sweep; return its read statement as sent to the database, its parameters and
-    how many flags it raised."""
+def _sweep_statements(db: Session, clock: FixedClock) -> tuple[list[tuple[str, Any]], int]:
+    """Run the sweep; return the statements it sent (not BEGIN/COMMIT/ROLLBACK) with their
+    parameters, and how many flags it raised."""
     sent: list[tuple[str, Any]] = []
 
     def capture(conn: Connection, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if "FROM item_findings JOIN inspections" in statement:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
             sent.append((statement, params))
 
     engine = db.get_bind()
@@ -37,18 +36,16 @@ def _sweep_statement(db: Session, clock: FixedClock) -> tuple[str, Any, int]:
         raised = service.sweep_overdue_hazards(db, now=clock.now())
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    assert len(sent) == 1, sent
-    return sent[0][0], sent[0][1], raised
+    return sent, raised
 
 
 def _plan(db: Session, statement: str, params: Any) -> str:
     db.rollback()
     conn = db.connection()
     if conn.dialect.name == "postgresql":
-        # The plan PostgreSQL settles on for a statement prepared and run many times: the
-        # generic plan, made without the parameters' values (EXPLAIN of the statement itself
-        # would plan with them). Seq scans off so that a tiny table still shows whether the
-        # index CAN be used.
+        # The generic plan, made without the parameters' values (EXPLAIN of the statement
+        # itself would plan with them). Seq scans off so that a tiny table still shows
+        # whether the index CAN be used.
         names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))
         numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m[1]) + 1}", statement)
         conn.exec_driver_sql("PREPARE sweep_read AS " + numbered.replace("%%", "%"))
@@ -64,7 +61,7 @@ def _plan(db: Session, statement: str, params: Any) -> str:
     return "\n".join(str(r[-1]) for r in rows)
 
 
-def test_the_sweep_reads_major_hazards_by_the_partial_index(
+def test_the_sweep_reads_its_queue_by_the_due_index(
     db: Session, world: World, clock: FixedClock
 ) -> None:
     visit = confirmed_visit(db, world, clock.now())
@@ -76,7 +73,14 @@ def test_the_sweep_reads_major_hazards_by_the_partial_index(
         now=clock.now(),
     )
     clock.advance(days=5)
-    statement, params, raised = _sweep_statement(db, clock)
+    sent, raised = _sweep_statements(db, clock)
     assert raised == 1  # the major hazard, not the plain one: the statement still judges
+    statement, params = sent[0]
+    assert "FROM hazard_sweep_queue" in statement
     assert INDEX in _plan(db, statement, params)
-    assert "'major_hazard'" in statement
+
+    # Nothing new: the queue's empty range, one statement, nothing written.
+    sent, raised = _sweep_statements(db, clock)
+    assert raised == 0
+    assert len(sent) == 1, sent
+    assert "FROM hazard_sweep_queue" in sent[0][0]

@@ -487,8 +487,10 @@ def _confirm(
     changed = session.connection().execute(
         _CONFIRM_VISIT, {"visit_id": visit.id, "confirmed_at": now, "confirmed_by_id": actor.id}
     )
-    # The row is locked and was read as registered: anything else is a bug, not a race.
-    assert changed.rowcount == 1, "the locked visit changed under its lock"
+    if changed.rowcount != 1:
+        # The row is locked and was read as registered: a bug, not a race. Nothing of this
+        # transaction (the scan) may be committed.
+        raise RuntimeError(f"visit {visit.id} changed under its lock")
     summary.mark_written(session, visit.id, visit.window_start)
     visit = replace(visit, status=VisitStatus.confirmed, confirmed_at=now, confirmed_by_id=actor.id)
     findings = [

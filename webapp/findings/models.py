@@ -136,3 +136,23 @@ class Rectification(Base):
 
     finding: Mapped[ItemFinding] = relationship(back_populates="rectifications")
     recheck_visit: Mapped[Visit | None] = relationship()
+
+
+class HazardSweepQueue(Base):
+    """The major hazards the hazard sweep still has to look at (DERIVED: not evidence; rows
+    are deleted freely, never audited; rebuilt by `findings.service.requeue_major_hazards`).
+
+    Database triggers (migration 0009) add a row whenever evidence that can change a major
+    hazard's verdict is written: a major hazard's finding with a deadline (a first record or
+    a correction: `due` its deadline) or any rectification (`due` NULL: look at once, the
+    sweep sets the current deadline if it has not passed). The sweep reads only the rows due,
+    judges each hazard by the evidence as before, and deletes the rows it has judged for good
+    (flagged, rectified on time, or no longer a major hazard). A hazard settled before its
+    deadline is thus never read again until new evidence about it is written."""
+
+    __tablename__ = "hazard_sweep_queue"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("inspection_items.id"))
+    due: Mapped[date | None] = mapped_column(Date, index=True)  # NULL: look at the next sweep

@@ -31,7 +31,17 @@ from enum import StrEnum
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import Select, String, and_, cast, exists, func, literal, or_, select
+from sqlalchemy import (
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, defer, selectinload
 
@@ -46,6 +56,7 @@ from webapp.enums import FindingOutcome, FlagKind, RectificationOutcome, Role, V
 from webapp.errors import DomainError, FieldError, forbidden, not_found
 from webapp.findings.models import (
     FindingPhoto,
+    HazardSweepQueue,
     Inspection,
     ItemFinding,
     NoticeAcknowledgement,
@@ -1632,14 +1643,26 @@ def sweep_overdue_hazards(
     """Flag every major hazard (current inspection versions) whose deadline has passed
     without a re-check finding it rectified by then, once per hazard and deadline. Returns
     how many flags were raised. `stop` (the app shutting down) is asked between two flags,
-    each its own transaction."""
-    today = to_local(now).date()
+    each its own transaction.
 
-    # Plain rows, streamed, not the hazards' object graphs: at province size there are tens
-    # of thousands of past-deadline major hazards, nearly all flagged or rectified in time
-    # long ago, and loading each with its visit, enterprise, agency and rectifications took
-    # over 30 s and 400 MB per sweep, in every worker. The rule itself still decides.
-    rows = session.execute(
+    Only the hazards in the queue (models.HazardSweepQueue) that are due are read: the
+    evidence's triggers queue a hazard whenever something that can change its verdict is
+    written, and a hazard judged for good (flagged, rectified on time, no longer a major
+    hazard) leaves the queue. A sweep with nothing new reads one empty index range."""
+    today = to_local(now).date()
+    queue = HazardSweepQueue
+    due = or_(queue.due.is_(None), queue.due < today)
+    queued = session.execute(select(queue.id, queue.visit_id, queue.item_id).where(due)).all()
+    if not queued:
+        session.rollback()
+        return 0
+    rows_of: dict[tuple[int, int], list[int]] = {}
+    for row_id, visit_id, item_id in queued:
+        rows_of.setdefault((visit_id, item_id), []).append(row_id)
+    pending = select(queue.visit_id, queue.item_id).where(due).distinct().subquery()
+
+    # The queued hazards' current findings, as plain rows: the rule itself still decides.
+    found = session.execute(
         select(
             ItemFinding.item_id,
             ItemFinding.rectify_by,
@@ -1650,45 +1673,48 @@ def sweep_overdue_hazards(
             _latest_rectification(Rectification.outcome),
             _latest_rectification(Rectification.recorded_at),
         )
-        .join(Inspection, ItemFinding.inspection_id == Inspection.id)
+        .select_from(pending)
+        .join(Inspection, Inspection.visit_id == pending.c.visit_id)
+        .join(
+            ItemFinding,
+            and_(
+                ItemFinding.inspection_id == Inspection.id,
+                ItemFinding.item_id == pending.c.item_id,
+            ),
+        )
         .join(Visit, Inspection.visit_id == Visit.id)
         .join(InspectionItem, ItemFinding.item_id == InspectionItem.id)
         .where(
             _current_version_clause(),
-            # Written into the SQL, not bound: PostgreSQL's generic plan (the sweep's
-            # statement is prepared after a few runs on one connection) can match the partial
-            # index ix_item_findings_major_hazard_due (models.MAJOR_HAZARD_ONLY) only then.
+            # Written into the SQL, not bound (models.MAJOR_HAZARD_ONLY; see migration 0007).
             ItemFinding.outcome
             == literal(FindingOutcome.major_hazard, ItemFinding.outcome.type, literal_execute=True),
-            ItemFinding.rectify_by < today,
-            # Most are flagged already: skip them before looking up their rectifications.
-            # (Only a shortcut: the key is checked again below and in each flag's write.)
-            ~exists().where(
-                Flag.visit_id == Inspection.visit_id,
-                Flag.kind == FlagKind.major_hazard_overdue,
-                Flag.dedupe_key
-                == literal("hazard:", String)
-                + cast(Inspection.visit_id, String)
-                + ":"
-                + cast(ItemFinding.item_id, String)
-                + ":"
-                + cast(ItemFinding.rectify_by, String),
-            ),
+            ItemFinding.rectify_by.is_not(None),
         )
         .order_by(ItemFinding.rectify_by, ItemFinding.id)
-        .execution_options(yield_per=2000)
-    )
+    ).all()
     overdue = []
-    for item_id, rectify_by, item_code, visit_id, agency_id, enterprise_id, outcome, at in rows:
+    settled: list[int] = []  # queue rows judged for good: new evidence queues the hazard again
+    later: dict[date, list[int]] = {}  # deadline not passed yet: look again on that day
+    for item_id, rectify_by, item_code, visit_id, agency_id, enterprise_id, outcome, at in found:
+        row_ids = rows_of.pop((visit_id, item_id), [])
+        if rectify_by >= today:
+            if row_ids:
+                later.setdefault(rectify_by, []).extend(row_ids)
+            continue
         closed = outcome == RectificationOutcome.rectified
         rectified_on = to_local(at).date() if closed and at is not None else None
         finding = hazard_rules.major_hazard_overdue(
             rectify_by, rectified_on, today, item_code=item_code
         )
-        if finding is not None:
-            key = hazard_dedupe_key(visit_id, item_id, rectify_by)
-            overdue.append((key, finding, agency_id, enterprise_id, visit_id))
-    # Flags already raised are skipped here, so a sweep with nothing new writes nothing.
+        if finding is None:
+            settled += row_ids  # rectified on time
+            continue
+        key = hazard_dedupe_key(visit_id, item_id, rectify_by)
+        overdue.append((key, finding, agency_id, enterprise_id, visit_id, row_ids))
+    # Those flagged already are judged for good too. (By their keys, on the flags' unique
+    # index: a per-row EXISTS was planned on the kind alone while the statistics knew few
+    # such flags.) Each flag's write checks its key again.
     raised_keys: set[str] = set()
     for start in range(0, len(overdue), 500):
         keys = [c[0] for c in overdue[start : start + 500]]
@@ -1699,36 +1725,73 @@ def sweep_overdue_hazards(
                 )
             )
         )
-    candidates = [c for c in overdue if c[0] not in raised_keys]
-    session.rollback()  # end the read; each flag is its own short write
+    session.rollback()  # end the read; the queue's changes and each flag are short writes
+    settled += [row_id for c in overdue if c[0] in raised_keys for row_id in c[5]]
+    overdue = [c for c in overdue if c[0] not in raised_keys]
+    # Queued but not (any more) a major hazard with a deadline in the current version.
+    settled += [row_id for row_ids in rows_of.values() for row_id in row_ids]
+    if settled or later:
+        begin_write(session)
+        for start in range(0, len(settled), 500):
+            chunk = settled[start : start + 500]
+            session.execute(delete(queue).where(queue.id.in_(chunk)))
+        for day, row_ids in later.items():
+            session.execute(update(queue).where(queue.id.in_(row_ids)).values(due=day))
+        session.commit()
+
     raised = 0
-    for key, finding, agency_id, enterprise_id, visit_id in candidates:
+    for key, finding, agency_id, enterprise_id, visit_id, row_ids in overdue:
         if stop is not None and stop():
-            break
+            break  # the rest stays queued for the next sweep
         begin_write(session)
         try:
-            if session.scalar(
+            new = not session.scalar(
                 select(Flag.id).where(
                     Flag.kind == FlagKind.major_hazard_overdue, Flag.dedupe_key == key
                 )
-            ):
-                session.rollback()
-                continue
-            raise_flag(
-                session,
-                finding=finding,
-                dedupe_key=key,
-                agency_id=agency_id,
-                enterprise_id=enterprise_id,
-                visit_id=visit_id,
-                now=now,
             )
+            if new:
+                raise_flag(
+                    session,
+                    finding=finding,
+                    dedupe_key=key,
+                    agency_id=agency_id,
+                    enterprise_id=enterprise_id,
+                    visit_id=visit_id,
+                    now=now,
+                )
+            session.execute(delete(queue).where(queue.id.in_(row_ids)))
             session.commit()
-            raised += 1
         except IntegrityError:
-            # Another sweeper raised it between our check and our insert.
+            # Another sweeper raised it between our check and our insert (its rows leave the
+            # queue with its flag, or the next sweep finds it flagged and drops them).
             session.rollback()
+            continue
+        raised += new
     return raised
+
+
+def requeue_major_hazards(session: Session) -> int:
+    """Rebuild the sweep's queue: every major hazard with a deadline of a current inspection
+    version, due on its deadline (the sweep judges each from the evidence and drops those
+    flagged or rectified on time). Returns how many were queued."""
+    begin_write(session)
+    session.execute(delete(HazardSweepQueue))
+    session.execute(
+        insert(HazardSweepQueue).from_select(
+            ["visit_id", "item_id", "due"],
+            select(Inspection.visit_id, ItemFinding.item_id, ItemFinding.rectify_by)
+            .join(Inspection, ItemFinding.inspection_id == Inspection.id)
+            .where(
+                _current_version_clause(),
+                ItemFinding.outcome == FindingOutcome.major_hazard,
+                ItemFinding.rectify_by.is_not(None),
+            ),
+        )
+    )
+    queued = session.scalar(select(func.count()).select_from(HazardSweepQueue)) or 0
+    session.commit()
+    return queued
 
 
 def user_name(session: Session, user_id: int) -> str:
