@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from webapp import idempotency, rules
 from webapp.agencies.models import Inspector
@@ -492,6 +494,17 @@ def _confirm(
         # transaction (the scan) may be committed.
         raise RuntimeError(f"visit {visit.id} changed under its lock")
     summary.mark_written(session, visit.id, visit.window_start)
+    confirmed: dict[str, Any] = {
+        "status": VisitStatus.confirmed,
+        "confirmed_at": now,
+        "confirmed_by_id": actor.id,
+    }
+    held = session.identity_map.get(identity_key(Visit, visit.id))
+    if held is not None:
+        # A copy the session already holds (a script, the demo loader: one session for many
+        # use cases) must not keep saying "registered" to what this session reads next.
+        for name, value in confirmed.items():
+            set_committed_value(held, name, value)
     visit = replace(visit, status=VisitStatus.confirmed, confirmed_at=now, confirmed_by_id=actor.id)
     findings = [
         _extra_visit_finding(session, visit),

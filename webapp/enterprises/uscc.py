@@ -85,10 +85,6 @@ def _problem_of(code: str, values: bytes) -> UsccProblem | None:
 def checked(raw: str) -> tuple[str, UsccProblem | None]:
     """`raw` normalised, and what is wrong with it (None when it is a valid code). A plain
     ASCII cell (nearly every one of a file) is normalised and checked on bytes."""
-    if raw.isascii():
-        normal = raw.encode("ascii").translate(None, _SEPARATORS).upper()
-        code = normal.decode("ascii")
-        return code, _problem_of(code, normal.translate(_ASCII_VALUES))
     code = normalize(raw)
     return code, _problem_of(code, _values(code))
 

@@ -63,9 +63,10 @@ def select_among(
     session: Session, stmt: Select[*_Ts], column: Any, values: Iterable[Any]
 ) -> list[Row_[*_Ts]]:
     """The rows of `stmt` whose `column` is among `values`, as `among` and `batches` query
-    them, but the statement built once with one expanding parameter (not a bound value
-    per element to coerce) and executed on the session's connection (Core rows fetched
-    all at once, no ORM bookkeeping per row)."""
+    them, but with the list as one parameter (an array on PostgreSQL; one JSON text for
+    SQLite's json_each when the values are plain text or whole numbers, else an expanding
+    IN per chunk), not a bound value per element to coerce, executed on the session's
+    connection (Core rows fetched all at once, no ORM bookkeeping per row)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         listed = list(values)

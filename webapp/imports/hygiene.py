@@ -65,7 +65,7 @@ def entry_facts(
         )
     if enterprise_ids is None:
         found = list(session.execute(stmt))
-    else:  # the statement built once, with one expanding parameter (see `select_among`)
+    else:  # the enterprises as one list parameter (see `select_among`)
         found = select_among(session, stmt, PlanEntry.enterprise_id, sorted(set(enterprise_ids)))
     facts: list[PlannedEntry] = []
     for entry_id, agency_id, agency_name, kind, ent_id, ent_name, month in found:

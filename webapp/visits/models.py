@@ -76,7 +76,8 @@ class Visit(Base):
     plan_entry: Mapped[PlanEntry | None] = relationship()
     recheck_of: Mapped[Visit | None] = relationship(remote_side=[id])
     team: Mapped[list[VisitInspector]] = relationship(
-        back_populates="visit", order_by="VisitInspector.position"
+        back_populates="visit",
+        order_by="(VisitInspector.position, VisitInspector.inspector_id)",  # as visits.rows
     )
     items: Mapped[list[InspectionItem]] = relationship(
         secondary=visit_items, order_by=InspectionItem.code

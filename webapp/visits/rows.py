@@ -184,7 +184,9 @@ _TEAM = (
     .join(Agency, Agency.id == Inspector.agency_id)
     .outerjoin(Credential, Credential.inspector_id == Inspector.id)
     .where(VisitInspector.visit_id == bindparam("visit_id"))
-    .order_by(VisitInspector.position, Credential.id)
+    # The inspector as a tie-break: `load` groups an inspector's credential rows by their
+    # being consecutive, and nothing makes positions unique.
+    .order_by(VisitInspector.position, VisitInspector.inspector_id, Credential.id)
 )
 _ITEMS = (
     select(
