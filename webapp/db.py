@@ -197,6 +197,14 @@ def among(column: Any, values: Iterable[Any], dialect: str) -> ColumnElement[boo
     return column.in_(list(values))  # type: ignore[no-any-return]
 
 
+def among_param(column: Any, name: str, dialect: str) -> ColumnElement[bool]:
+    """`among` with the values as the parameter `name` given at each run, for a statement
+    built once: on PostgreSQL one array (`= ANY`), elsewhere an expanding IN."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
 def plain_reads(session: Session) -> Connection:
     """The session's connection, for Core reads of plain rows on a busy path (a statement
     through the session costs about twice as much in Python: ORM execution and its hooks).

@@ -9,11 +9,9 @@ from collections.abc import Iterable
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
-    ARRAY,
     Connection,
     Select,
     String,
-    any_,
     bindparam,
     func,
     literal_column,
@@ -23,7 +21,7 @@ from sqlalchemy import Row as Row_
 from sqlalchemy.orm import Session, aliased
 
 from webapp.agencies.models import Agency, Credential, Inspector
-from webapp.db import among
+from webapp.db import among, among_param
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, PlanKind
 from webapp.imports.kinds import Context, KindSpec, Row
@@ -72,10 +70,8 @@ def select_among(
         listed = list(values)
         if not listed:
             return []
-        array = bindparam("among_values", type_=ARRAY(column.type))
-        return list(
-            connection.execute(stmt.where(column == any_(array)), {"among_values": listed}).all()
-        )
+        chosen = among_param(column, "among_values", "postgresql")
+        return list(connection.execute(stmt.where(chosen), {"among_values": listed}).all())
     if connection.dialect.name == "sqlite":
         listed = list(values)
         if listed and _as_json(column, connection, listed):
@@ -91,7 +87,7 @@ def select_among(
                 ).all()
             )
         values = listed
-    query = stmt.where(column.in_(bindparam("among_values", expanding=True)))
+    query = stmt.where(among_param(column, "among_values", connection.dialect.name))
     found: list[Row_[*_Ts]] = []
     for batch in chunks(values):
         found += connection.execute(query, {"among_values": batch}).all()

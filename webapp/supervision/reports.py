@@ -52,7 +52,6 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -70,12 +69,12 @@ from sqlalchemy import (
     union,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, selectinload
 
 from webapp.agencies.models import Agency, Inspector
 from webapp.auth.models import User
 from webapp.config import get_settings
+from webapp.db import among_param
 from webapp.enterprises.models import Enterprise
 from webapp.enums import (
     Approval,
@@ -198,7 +197,7 @@ _AGENCIES = select(Agency.id, Agency.code, Agency.name, Agency.parent_id).order_
 @functools.cache
 def _agencies_among(dialect: str) -> Select[int, str, str, int | None]:
     """`_AGENCIES` of the agencies in the parameter `ids`, built once (see `_summary_sql`)."""
-    return _AGENCIES.where(_among_param(Agency.id, "ids", dialect))
+    return _AGENCIES.where(among_param(Agency.id, "ids", dialect))
 
 
 def _scope_and_tree(session: Session, actor: User) -> tuple[frozenset[int], _Tree]:
@@ -346,13 +345,6 @@ def _month_case(bounds: Sequence[tuple[Any, Any]]) -> Key:
         )
 
     return key
-
-
-def _among_param(column: Expr, name: str, dialect: str) -> ColumnElement[bool]:
-    """`webapp.db.among` with its values as the parameter `name`, for a statement built once."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(bindparam(name, expanding=True))
 
 
 def _in_window(start: datetime, end: datetime) -> list[ColumnElement[bool]]:
@@ -993,7 +985,7 @@ def _summary_sql(dialect: str) -> dict[str, Select[Any]]:
             Visit.window_start >= bindparam("first"),
             Visit.window_start < bindparam("end"),
             _unconfirmed_before(bindparam("cutoff")),
-            _among_param(Visit.agency_id, "ids", dialect),
+            among_param(Visit.agency_id, "ids", dialect),
         )
         .group_by(month_key, agency_key),
         "flags": select(Flag.agency_id, Flag.kind, func.count().label("n"))
@@ -1001,7 +993,7 @@ def _summary_sql(dialect: str) -> dict[str, Select[Any]]:
             Flag.kind.in_(list(FLAG_COLUMNS.values())),
             Flag.raised_at >= bindparam("start"),
             Flag.raised_at < bindparam("end"),
-            _among_param(Flag.agency_id, "ids", dialect),
+            among_param(Flag.agency_id, "ids", dialect),
         )
         .group_by(Flag.agency_id, Flag.kind),
     }

@@ -37,7 +37,6 @@ from sqlalchemy import (
     String,
     Update,
     and_,
-    any_,
     bindparam,
     case,
     delete,
@@ -58,6 +57,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import BindParameter
 
 from webapp.agencies.models import Agency, Inspector
+from webapp.db import among_param
 from webapp.enums import FindingOutcome, VisitStatus
 from webapp.findings.models import Inspection, ItemFinding, Rectification
 from webapp.supervision.models import (
@@ -330,18 +330,14 @@ def _refresh_statement(session: Session, *, single: bool = False) -> Any:
     dialect = session.connection().dialect.name
     key = (dialect, get_settings().timezone, single)
     if key not in _REFRESH:
-        if dialect == "postgresql":
-            # `= ANY(array)`: one SQL text for any number of visits, so psycopg prepares
-            # it on the server after a few runs and PostgreSQL stops planning it each time.
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            chosen = Visit.id == any_(bindparam("visit_ids", type_=ARRAY(Integer)))
-        elif single:
+        if single and dialect != "postgresql":
             # An expanding IN is rendered again at each run: for this statement's size that
             # cost more than SQLite's running it.
             chosen = Visit.id == bindparam("visit_ids", type_=Integer)
         else:
-            chosen = Visit.id.in_(bindparam("visit_ids", expanding=True))
+            # On PostgreSQL `= ANY(array)`: one SQL text for any number of visits, so psycopg
+            # prepares it on the server after a few runs and PostgreSQL stops planning it.
+            chosen = among_param(Visit.id, "visit_ids", dialect)
         _REFRESH[key] = insert(ReportVisitUnit).from_select(
             list(ROW_COLUMNS),
             rows_statement(session, chosen, [], month=bindparam("month", type_=String)),
