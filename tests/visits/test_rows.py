@@ -12,7 +12,10 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_inspector, make_visit
+from tests.statements import statements
 from webapp.agencies.models import Credential
+from webapp.checkin import passes
+from webapp.config import get_settings
 from webapp.enums import CredentialStatus, VisitStatus
 from webapp.visits import rows, service
 from webapp.visits.models import Visit, VisitInspector, visit_items
@@ -132,3 +135,26 @@ def test_an_extra_re_check_read_as_rows_equals_the_loaded_one(
 def test_no_visit_no_rows(db: Session, world: World) -> None:
     assert rows.load(db, "public_id", "no-such-visit") is None
     assert rows.load(db, "code_prefix", "ZZZZZZ", lock=True) is None
+
+
+def test_a_pass_that_names_no_visit_reads_only_the_visit_row(
+    db: Session, world: World, now: datetime
+) -> None:
+    visit = make_visit(
+        db,
+        agency=world.county,
+        enterprise=world.ent_a,
+        inspectors=[world.alice, world.bob],
+        items=world.items[:2],
+        registered_by=world.inspector1,
+        now=now,
+        plan_entry=world.entry_a,
+    )
+    db.commit()
+    wrong = visit.code_prefix + "000000"  # a real prefix, digits that are not the visit's
+    with statements(db) as seen:
+        found = passes.identify(db, wrong, now=now, settings=get_settings())
+    assert found.visit is None
+    assert found.refusal is not None
+    # The visit's row only: no team (with photos) or items for a code that is not the pass.
+    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1, seen

@@ -115,7 +115,8 @@ def identify(
     lock: bool = False,
 ) -> Presented:
     """Find and verify the presented pass. Never raises for a bad pass. Reads only; a
-    confirming scan locks the visit (`lock`)."""
+    confirming scan locks the visit (`lock`). The visit's team and items are read only for
+    a pass tied to it (verified, or genuine but expired)."""
     presented = presented[: security.MAX_PASS_TOKEN_LENGTH + 200]
     kind, value = _token_from(presented)
     digest = security.digest(presented.strip())
@@ -124,12 +125,12 @@ def identify(
         if code is None:
             return Presented(kind, digest, None, "pass_invalid")
         prefix = code[: security.CODE_PREFIX_LENGTH]
-        visit = rows.load(session, "code_prefix", prefix, lock=lock)
-        if visit is None:
+        head = rows.find(session, "code_prefix", prefix, lock=lock)
+        if head is None:
             return Presented(kind, digest, None, "pass_invalid")
         try:
             security.verify_code_digits(
-                visit.pass_secret,
+                head.pass_secret,
                 code[security.CODE_PREFIX_LENGTH :],
                 now=now,
                 step_seconds=settings.pass_step_seconds,
@@ -137,28 +138,28 @@ def identify(
             )
         except PassRefused as refused:
             # A wrong number is not evidence that this visit was presented.
-            return Presented(
-                kind, digest, visit if refused.code == "pass_expired" else None, refused.code
-            )
-        return Presented(kind, digest, visit, None)
+            if refused.code != "pass_expired":
+                return Presented(kind, digest, None, refused.code)
+            return Presented(kind, digest, rows.complete(session, head), refused.code)
+        return Presented(kind, digest, rows.complete(session, head), None)
 
     public_id = security.peek_pass_visit(value)
-    visit = rows.load(session, "public_id", public_id, lock=lock) if public_id else None
-    if visit is None:
+    head = rows.find(session, "public_id", public_id, lock=lock) if public_id else None
+    if head is None:
         return Presented(kind, digest, None, "pass_invalid")
     try:
         claims = security.verify_pass_token(
             value,
-            visit.pass_secret,
+            head.pass_secret,
             now=now,
             step_seconds=settings.pass_step_seconds,
             accepted_steps=settings.pass_accepted_steps,
         )
     except PassRefused as refused:
         # Only a genuinely signed but old pass is tied to its visit; a forgery names nothing.
-        return Presented(
-            kind, digest, visit if refused.code == "pass_expired" else None, refused.code
-        )
-    if claims.enterprise_id != visit.enterprise_id:
+        if refused.code != "pass_expired":
+            return Presented(kind, digest, None, refused.code)
+        return Presented(kind, digest, rows.complete(session, head), refused.code)
+    if claims.enterprise_id != head.enterprise_id:
         return Presented(kind, digest, None, "pass_invalid")
-    return Presented(kind, digest, visit, None)
+    return Presented(kind, digest, rows.complete(session, head), None)

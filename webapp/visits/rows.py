@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from webapp.agencies.models import Agency, Credential, Inspector
@@ -125,7 +125,7 @@ def _visit_statement(column: Any, *, lock: bool) -> Select[*tuple[Any, ...]]:
             Visit.status,
             Visit.agency_id,
             Agency.name,
-            Enterprise.id,
+            Enterprise.id.label("enterprise_id"),
             Enterprise.name,
             Enterprise.uscc,
             Enterprise.address,
@@ -212,13 +212,27 @@ STATEMENTS = {
 }
 
 
+def find(
+    session: Session, by: str, value: str, *, lock: bool = False
+) -> Row[*tuple[Any, ...]] | None:
+    """The visit's own row (`complete` adds its team and items) whose `by` ("public_id" or
+    "code_prefix") is `value`: enough to verify a pass (`pass_secret`, `enterprise_id`)
+    before reading more. `lock`: FOR UPDATE (a confirming scan)."""
+    found: Row[*tuple[Any, ...]] | None = (
+        plain_reads(session).execute(STATEMENTS[by, lock], {"value": value}).first()
+    )
+    return found
+
+
 def load(session: Session, by: str, value: str, *, lock: bool = False) -> VisitRow | None:
-    """The visit whose `by` ("public_id" or "code_prefix") is `value`, with its team and
-    items; `lock`: FOR UPDATE (a confirming scan)."""
+    """The visit whose `by` is `value` (see `find`), with its team and items."""
+    row = find(session, by, value, lock=lock)
+    return None if row is None else complete(session, row)
+
+
+def complete(session: Session, row: Row[*tuple[Any, ...]]) -> VisitRow:
+    """The visit of a row `find` gave, with its team and items."""
     connection = plain_reads(session)
-    row = connection.execute(STATEMENTS[by, lock], {"value": value}).first()
-    if row is None:
-        return None
     (
         visit_id,
         public_id,
