@@ -267,6 +267,7 @@ def _sweep_once(app: FastAPI, stop: threading.Event, ended_after: datetime | Non
     swept up to."""
     from webapp.findings import service as findings_service
     from webapp.supervision import service as supervision_service
+    from webapp.supervision import summary
 
     now: datetime = app.state.clock.now()
     with app.state.sessionmaker(bind=app.state.write_engine) as session:
@@ -274,6 +275,10 @@ def _sweep_once(app: FastAPI, stop: threading.Event, ended_after: datetime | Non
             session, now=now, stop=stop.is_set, ended_after=ended_after
         )
         findings_service.sweep_overdue_hazards(session, now=app.state.clock.now(), stop=stop.is_set)
+        # The report summary's queue, between page views (a page catches up on what is left).
+        session.rollback()
+        summary.catch_up(session)
+        session.rollback()
     return now
 
 

@@ -180,6 +180,14 @@ def begin_write(session: Session) -> None:
         session.connection(execution_options=WRITE)
 
 
+def in_write_transaction(session: Session) -> bool:
+    """The session's transaction began as a write transaction (`begin_write`; on SQLite,
+    under the write lock from its BEGIN IMMEDIATE)."""
+    if not session.in_transaction():
+        return False
+    return bool(session.connection().get_execution_options().get("sqlite_write"))
+
+
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         yield session

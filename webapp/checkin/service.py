@@ -457,8 +457,9 @@ class _StoredScan:
 
 
 # Plain statements, built once, through the session's connection: a confirmation writes two
-# rows, and the unit of work cost more than the statements. The report summary learns of the
-# visit's change from `summary.mark_written` (its hooks see only what goes through the ORM).
+# rows, and the unit of work cost more than the statements. The report summary's queue learns
+# of the visit's change from `summary.mark_written` (its hooks see only what goes through the
+# ORM).
 _INSERT_SCAN = insert(Scan).returning(Scan.id)
 _CONFIRM_VISIT = (
     update(Visit)
@@ -493,7 +494,7 @@ def _confirm(
         # The row is locked and was read as registered: a bug, not a race. Nothing of this
         # transaction (the scan) may be committed.
         raise RuntimeError(f"visit {visit.id} changed under its lock")
-    summary.mark_written(session, visit.id, visit.window_start)
+    summary.mark_written(session, visit.id)
     confirmed: dict[str, Any] = {
         "status": VisitStatus.confirmed,
         "confirmed_at": now,

@@ -1,5 +1,5 @@
-"""The monthly report's summary tables, kept up to date in the transaction that writes the
-records they derive from.
+"""The monthly report's summary tables, derived from the records: queued by the transaction
+that writes a record, brought up to date before they are read.
 
 `agency_closure` (every ancestor of every agency) and `report_visit_units` (what one visit
 adds to one report unit in one month: see the model) are DERIVED: not evidence, updated and
@@ -12,11 +12,17 @@ How they stay current: a session `after_flush` hook collects the visits whose ro
 changed (new, changed or deleted visits, team members, inspection records, item findings,
 rectifications, inspectors moved to another agency), a `do_orm_execute` hook does the same for
 Core statements run through a session on those tables (`insert(visit_items)`,
-`update(Inspector)`), and at commit (`before_commit`, after the last flush) their rows are
-recomputed once with the same set-based statement the rebuild uses. Statements executed on
-`session.connection()` directly pass no hook: code writing those tables must go through
-`session.execute` (the test guard in tests/supervision/summary_guard.py catches a miss).
-A new agency gets its closure rows; an agency moved under another parent rebuilds both.
+`update(Inspector)`), and at commit (`before_commit`, after the last flush) their ids go into
+`report_summary_queue`, in the writing transaction: what it wrote and what it queued commit or
+roll back together. `catch_up` recomputes the queued visits' rows with the same set-based
+statement the rebuild uses, many visits at a time, and deletes them from the queue: the report
+pages call it before they read, `reports check` too, and the background sweep drains the queue
+between page views. (Recomputing in the writing transaction itself cost a confirmation, the
+busiest write, a quarter of its database work.) Statements executed on `session.connection()`
+directly pass no hook: code writing those tables must go through `session.execute`, or say
+what it changed with `mark_written` (the test guard in tests/supervision/summary_guard.py
+catches a miss). A new agency gets its closure rows; an agency moved under another parent
+rebuilds both.
 Bulk loaders that bypass the session (bench.datagen's COPY) call `rebuild` afterwards, and
 set `session.info[SKIP] = True` meanwhile.
 """
@@ -52,18 +58,17 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
-from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import BindParameter
 
 from webapp.agencies.models import Agency, Inspector
-from webapp.db import among_param
+from webapp.db import among_param, begin_write, in_write_transaction
 from webapp.enums import FindingOutcome, VisitStatus
 from webapp.findings.models import Inspection, ItemFinding, Rectification
 from webapp.supervision.models import (
     AgencyClosure,
     ReportChartCache,
     ReportMonthVersion,
+    ReportSummaryQueue,
     ReportVisitUnit,
 )
 from webapp.visits.models import Visit, VisitInspector, visit_items
@@ -346,31 +351,14 @@ def _refresh_statement(session: Session, *, single: bool = False) -> Any:
 
 
 def _months_of(session: Session, ids: Sequence[int]) -> dict[str, list[int]]:
-    """The visits' local months (of their window start): from the session's own copy of a
-    visit where it holds the flushed, unchanged value (a confirmation's visit), else read.
-    The copy cannot be outdated by another transaction: a visit's window is set when it is
-    registered and never changed (no service moves it; a new window is a new visit)."""
+    """The visits' local months (of their window start); a visit no longer there has none."""
     from webapp.supervision.service import current_month as month_of_time
 
     months: dict[str, list[int]] = {}
-    unknown = []
-    written: dict[int, datetime] = session.info.get(_STARTS, {})
-    for visit_id in ids:
-        visit = session.identity_map.get(identity_key(Visit, visit_id))
-        start = written.get(visit_id)
-        if start is None and visit is not None:
-            state = instance_state(visit)
-            if not state.modified and not state.deleted and not state.expired:
-                start = state.dict.get("window_start")
-        if start is None:
-            unknown.append(visit_id)
-        else:
-            months.setdefault(month_of_time(start), []).append(visit_id)
-    if unknown:
-        for visit_id, start in session.connection().execute(
-            select(Visit.id, Visit.window_start).where(Visit.id.in_(unknown))
-        ):
-            months.setdefault(month_of_time(start), []).append(visit_id)
+    for visit_id, start in session.connection().execute(
+        select(Visit.id, Visit.window_start).where(Visit.id.in_(ids))
+    ):
+        months.setdefault(month_of_time(start), []).append(visit_id)
     return months
 
 
@@ -392,7 +380,7 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
     connection = session.connection()
     changed: set[str] = set()  # the months whose rows this refresh may change
     if len(ids) == 1 and connection.dialect.name == "sqlite":
-        # A confirmation, a finding: the busiest case, without an expanding IN (SQLite).
+        # One visit (the queue drained after each write): without an expanding IN (SQLite).
         months = _months_of(session, ids)
         changed.update(connection.execute(_DELETE_ONE, {"visit_id": ids[0]}).scalars())
         statement = _refresh_statement(session, single=True)
@@ -503,6 +491,7 @@ def differences(session: Session, limit: int = 50) -> list[Difference]:
         )
         return closure, rows
 
+    catch_up(session)
     session.flush()
     before = snapshot()
     nested = session.begin_nested()
@@ -527,7 +516,6 @@ def differences(session: Session, limit: int = 50) -> list[Difference]:
 
 
 _PENDING = "report_summary_pending"
-_STARTS = "report_summary_window_starts"
 
 
 def _visit_ids_of(session: Session, objects: Iterable[Any]) -> set[int]:
@@ -602,41 +590,82 @@ def _after_flush(session: Session, _flush: UOWTransaction) -> None:
 
 
 def _defer(session: Session, visit_ids: Iterable[int]) -> None:
-    """Remember visits to refresh at commit: one transaction flushes several times (a
-    registration: the visit, its team, its items) and each refresh is four statements."""
+    """Remember visits to queue at commit: one transaction flushes several times (a
+    registration: the visit, its team, its items), the queue gets each visit once."""
     pending: set[int] = session.info.setdefault(_PENDING, set())
     pending.update(visit_ids)
 
 
-def mark_written(session: Session, visit_id: int, window_start: datetime) -> None:
+def mark_written(session: Session, visit_id: int) -> None:
     """A visit changed by a plain statement on the session's connection, which the hooks do
-    not see (a confirmation): refresh its rows at commit. Its window start, which never
-    changes once registered, spares reading its month."""
+    not see (a confirmation): queue it at commit."""
     _defer(session, [visit_id])
-    session.info.setdefault(_STARTS, {})[visit_id] = window_start
+
+
+_QUEUE = insert(ReportSummaryQueue)
 
 
 @event.listens_for(Session, "before_commit", insert=True)
 def _before_commit(session: Session) -> None:
-    """Refresh the visits the transaction wrote, in it, after its last flush. First of the
+    """Queue the visits the transaction wrote, in it, after its last flush. First of the
     commit hooks (`insert=True`): the audit log's append, which holds PostgreSQL's chain
     lock until the commit, comes after it."""
     if session.info.get(SKIP):
         return
     if session.new or session.dirty or session.deleted:
         session.flush()  # before_commit runs before commit's own flush: its marks count too
-    ids = session.info.pop(_PENDING, set())
+    ids = session.info.pop(_PENDING, None)
     if ids:
-        refresh_visits(session, ids)
-    session.info.pop(_STARTS, None)
+        rows = [{"visit_id": i} for i in sorted(ids)]
+        session.connection().execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     # What the rolled-back writes marked is gone with them. (A savepoint's rollback keeps the
-    # marks: refreshing a visit whose rows did not change costs time, never correctness.)
+    # marks: recomputing a visit whose rows did not change costs time, never correctness.)
     session.info.pop(_PENDING, None)
-    session.info.pop(_STARTS, None)
+
+
+# --- catching up ------------------------------------------------------------------------------
+
+_ANY_QUEUED = select(ReportSummaryQueue.id).limit(1)
+_TAKE_QUEUED = delete(ReportSummaryQueue).returning(ReportSummaryQueue.visit_id)
+# PostgreSQL: one catch-up at a time (writers only insert into the queue, never wait on it).
+# Two at once would each delete their own queue rows and could recompute the same visit in
+# parallel: the second's INSERT then collides with the first's rows.
+_CATCH_UP_LOCK = text("SELECT pg_advisory_xact_lock(7410002)")
+
+
+def catch_up(session: Session) -> int:
+    """Recompute the rows of every queued visit and empty the queue, so the summary read
+    next is current. Outside a transaction or inside a read transaction (a page's read) it
+    commits the recompute in a transaction of its own (under SQLite's write turn; a read
+    transaction is ended first), and the caller's reads begin after it; inside a write
+    transaction (`begin_write`) it recomputes in that transaction (the caller commits).
+    Returns the visits recomputed. With nothing queued it costs one read (and leaves that
+    read transaction open)."""
+    own = not session.in_transaction()
+    if session.execute(_ANY_QUEUED).first() is None:
+        return 0
+    if not own and not in_write_transaction(session):
+        # A read transaction: on SQLite its snapshot predates the recompute; on PostgreSQL
+        # the chart cache reads committed rows in a transaction of its own. End it (it wrote
+        # nothing: writers begin with begin_write) and go on as if called before it.
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("summary.catch_up in a read transaction with pending changes")
+        own = True
+    if own:
+        session.commit()  # ends the read: nothing written
+        begin_write(session)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_CATCH_UP_LOCK)
+    ids = set(connection.execute(_TAKE_QUEUED).scalars())
+    refresh_visits(session, ids)
+    if own:
+        session.commit()
+    return len(ids)
 
 
 def _bound_ids(statement: Update, rows: list[Any]) -> set[int] | None:
