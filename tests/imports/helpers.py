@@ -1,5 +1,5 @@
 """Building spreadsheet files for the import tests (real XLSX through openpyxl, CSV in the
-encodings offices export)."""
+encodings offices export), and checking them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ import csv
 import io
 import random
 from collections.abc import Sequence
+from datetime import datetime
 
 from openpyxl import Workbook
+from sqlalchemy.orm import Session
 
+from tests.factories import World
+from webapp.agencies.models import Agency
 from webapp.enterprises import uscc
+from webapp.enums import ImportKind
+from webapp.imports import service
+from webapp.imports.kinds import PLAN_KINDS
+from webapp.imports.models import ImportBatch
 
 ENTERPRISE_HEADER = [
     "统一社会信用代码 / Credit code",
@@ -67,3 +75,30 @@ def enterprise_rows(
     for i, code in enumerate(code_list[:n], start=start):
         rows.append([code, f"示例企业{i}有限公司", f"示例路{i}号", "其他", "2", agency_code])
     return rows
+
+
+def check_rows(
+    db: Session,
+    world: World,
+    rows: list[list[object]],
+    now: datetime,
+    *,
+    kind: ImportKind = ImportKind.enterprises,
+    filename: str = "e.csv",
+    agency: Agency | None = None,
+    year: int | None = None,
+) -> ImportBatch:
+    """`rows` checked by the administrator as a file of that name (CSV, else XLSX); a plan
+    is `agency`'s (the county's unless given)."""
+    data = csv_bytes(rows) if filename.endswith(".csv") else xlsx_bytes(rows)
+    plan_agency = (agency or world.county).id if kind in PLAN_KINDS else None
+    return service.check_file(
+        db,
+        actor=world.admin,
+        kind=kind,
+        filename=filename,
+        data=data,
+        now=now,
+        agency_id=plan_agency,
+        year=year,
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, login, make_enterprise
-from tests.imports.helpers import csv_bytes, xlsx_bytes
+from tests.imports.helpers import check_rows, csv_bytes
 from webapp.agencies.models import Agency
 from webapp.audit.models import AuditEvent
 from webapp.enums import FlagKind, ImportKind, ImportStatus, PlanKind
@@ -36,15 +36,8 @@ def _check(
     agency: Agency | None = None,
     year: int | None = None,
 ) -> ImportBatch:
-    return service.check_file(
-        db,
-        actor=world.admin,
-        kind=kind,
-        filename="plan.xlsx",
-        data=xlsx_bytes(rows),
-        now=now,
-        agency_id=(agency or world.county).id,
-        year=year,
+    return check_rows(
+        db, world, rows, now, kind=kind, filename="plan.xlsx", agency=agency, year=year
     )
 
 

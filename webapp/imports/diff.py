@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     bindparam,
     func,
-    literal_column,
     select,
 )
 from sqlalchemy import Row as Row_
@@ -77,13 +76,20 @@ def select_among(
         if listed and _as_json(column, connection, listed):
             # One JSON text parameter unpacked by SQLite's json_each: the statement is
             # compiled once, where an expanding IN is rendered again for every chunk
-            # (a lookup of 10,000 codes: 3.6 against 9.5 ms).
-            each: Select[Any] = select(literal_column("value")).select_from(
+            # (a lookup of 10,000 codes: 3.6 against 9.5 ms). Joined, not `IN (SELECT
+            # value FROM json_each(..))`: SQLite builds a temporary index of an IN list
+            # before probing (4.6 ms for 10,000 codes, even against an empty table) but
+            # walks a joined json_each probing the column's index (0.7 ms). The values
+            # are made distinct first, so each row matches one of them: the rows of IN.
+            each = (
                 func.json_each(bindparam("among_json", type_=String))
+                .table_valued("value")
+                .alias("among_each")
             )
+            distinct = list(dict.fromkeys(listed))
             return list(
                 connection.execute(
-                    stmt.where(column.in_(each)), {"among_json": json.dumps(listed)}
+                    stmt.join(each, column == each.c.value), {"among_json": json.dumps(distinct)}
                 ).all()
             )
         values = listed
@@ -150,13 +156,16 @@ def snapshot(
     *,
     agency_id: int | None,
     context: Context | None = None,
+    keys: list[str] | None = None,
 ) -> dict[str, Any]:
     """The database's current values for every key in the file, in the file's own terms
     (codes, not ids), plus the ids the apply will write to. Computed at check and again at
     apply: if the two differ, the batch is stale. `context`: what the check read of the
-    enterprises and items in the same transaction (their ids are not read again)."""
-    # The keys of the kinds that look their rows up by key (plans look theirs up by month).
-    keys = [spec.key(r) for r in rows] if spec.plan_kind is None else []
+    enterprises and items in the same transaction (their ids are not read again). `keys`:
+    the rows' keys when the caller has them (rows kept by column: enterprises only)."""
+    if keys is None:
+        # The keys of the kinds that look their rows up by key (plans: by month).
+        keys = [spec.key(r) for r in rows] if spec.plan_kind is None else []
     snap: dict[str, Any] = {}
     if spec.kind == ImportKind.enterprises:
         # Columns, not entities: no ORM object per row of a large file.

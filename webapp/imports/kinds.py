@@ -48,6 +48,12 @@ class Context:
 
 
 Parser = Callable[[dict[str, str], Context], tuple[Row | None, list[FieldError]]]
+# Rows by column: the keys (in the order of a row's dict) and one list of values per key.
+Packed = tuple[list[str], list[list[Any]]]
+# A file's cells by column key, each list in the file's row order, and the rows' line
+# numbers -> the rows exactly as `parse` makes them (with "line" last) by column, or None
+# when a cell (or a repeated key) needs the row-by-row check, which says what is wrong.
+ColumnParser = Callable[[dict[str, list[str]], list[int], Context], Packed | None]
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class KindSpec:
     key: Callable[[Row], str]
     # Fields compared with the database (besides the key); absent columns are left alone.
     fields: tuple[str, ...]
+    # The whole file at once, column by column (see `ColumnParser`), for the kinds with
+    # large files; the others (and any file it does not take) go row by row with `parse`.
+    parse_columns: ColumnParser | None = None
 
     @property
     def plan_kind(self) -> PlanKind | None:
@@ -410,6 +419,67 @@ def parse_enterprise(cells: dict[str, str], ctx: Context) -> tuple[Row | None, l
     return (None if errors else row), errors
 
 
+# --- whole columns at once ---------------------------------------------------------------------
+# Each helper answers for a whole column with C-level passes (all(), max(map(len, ...)), a
+# dict lookup per distinct value): True / the normalised values when every cell passes the
+# check the row path makes, else False / None, and the file goes row by row.
+
+
+def _filled_within(values: list[str], limit: int) -> bool:
+    """No cell empty and none longer than `limit` (`_text` finds nothing)."""
+    return all(values) and max(map(len, values), default=0) <= limit
+
+
+def _within(values: list[str], limit: int) -> bool:
+    """No cell longer than `limit` (`_text` of an optional cell finds nothing)."""
+    return max(map(len, values), default=0) <= limit
+
+
+def _mapped(values: list[str], convert: Callable[[str], str | None]) -> list[str] | None:
+    """`convert` of every value, computed once per distinct value; None when it refuses one
+    (None) or a cell is empty (a required cell)."""
+    table = {raw: convert(raw) for raw in set(values)}
+    if "" in table or None in table.values():
+        return None
+    return list(map(table.__getitem__, values))  # type: ignore[arg-type]
+
+
+def _packed(keys: list[str], columns: list[list[Any]], lines: list[int]) -> Packed:
+    """The rows by column, "line" last (a row's dict as the row path makes it)."""
+    return [*keys, "line"], [*columns, lines]
+
+
+def enterprise_columns(
+    cells: dict[str, list[str]], lines: list[int], ctx: Context
+) -> Packed | None:
+    """`parse_enterprise` of every row, a column at a time (None: go row by row)."""
+    codes = uscc_codes.valid_column(cells["uscc"])
+    if codes is None or len(set(codes)) != len(codes):  # a repeated code: the row path says
+        return None
+    keys = ["uscc", "name"]
+    columns: list[list[Any]] = [codes, cells["name"]]
+    if not _filled_within(cells["name"], 200):
+        return None
+    for key, limit in (("address", 300), ("industry", 100)):
+        if key in cells:
+            if not _within(cells[key], limit):
+                return None
+            keys.append(key)
+            columns.append(cells[key])
+    classes = _mapped(cells["enterprise_class"], lambda raw: CLASSES.get(squash(raw)))
+    grades = _mapped(cells["risk_grade"], _grade)
+    agencies = cells["agency_code"]
+    if classes is None or grades is None or not all(agencies):
+        return None
+    if any(_grade_problem(*pair) for pair in set(zip(classes, grades, strict=True))):
+        return None
+    if not set(agencies) <= ctx.agencies.keys():
+        return None
+    keys += ["enterprise_class", "risk_grade", "agency_code"]
+    columns += [classes, grades, agencies]
+    return _packed(keys, columns, lines)
+
+
 # --- inspectors with credentials --------------------------------------------------------------
 
 INSPECTOR_COLUMNS = (
@@ -638,6 +708,30 @@ def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, lis
     return (None if errors else row), errors
 
 
+def plan_columns(cells: dict[str, list[str]], lines: list[int], ctx: Context) -> Packed | None:
+    """`parse_plan_row` of every row, a column at a time (None: go row by row)."""
+    codes = uscc_codes.valid_column(cells["uscc"])
+    if codes is None or not set(codes) <= ctx.enterprises.keys():
+        return None
+    months = _mapped(cells["month"], lambda raw: parse_month(raw, ctx.year))
+    if months is None or len(set(zip(codes, months, strict=True))) != len(codes):
+        return None  # a bad month, or a (credit code, month) twice: the row path decides
+    items = cells.get("items", [""] * len(codes))
+    listed = {raw: _item_codes(raw) for raw in set(items)}
+    if not all(listed.values()) or not {c for v in listed.values() for c in v} <= ctx.items.keys():
+        return None
+    ordered = {raw: sorted(found) for raw, found in listed.items()}
+    keys = ["uscc", "month", "items"]
+    # A list of its own per row, as the row path gives (rows are dicts that may be changed).
+    columns: list[list[Any]] = [codes, months, list(map(list, map(ordered.__getitem__, items)))]
+    if "note" in cells:
+        if not _within(cells["note"], 300):
+            return None
+        keys.append("note")
+        columns.append(cells["note"])
+    return _packed(keys, columns, lines)
+
+
 # --- caps -------------------------------------------------------------------------------------
 
 CAP_COLUMNS = (
@@ -705,6 +799,7 @@ SPECS: dict[ImportKind, KindSpec] = {
         parse_enterprise,
         lambda row: str(row["uscc"]),
         ("name", "address", "industry", "enterprise_class", "risk_grade", "agency_code"),
+        enterprise_columns,
     ),
     ImportKind.inspectors: KindSpec(
         ImportKind.inspectors,
@@ -734,6 +829,7 @@ SPECS: dict[ImportKind, KindSpec] = {
         parse_plan_row,
         lambda row: f"{row['uscc']}|{row['month']}",
         ("items", "note"),
+        plan_columns,
     ),
     ImportKind.monthly_plan: KindSpec(
         ImportKind.monthly_plan,
@@ -741,6 +837,7 @@ SPECS: dict[ImportKind, KindSpec] = {
         parse_plan_row,
         lambda row: f"{row['uscc']}|{row['month']}",
         ("items", "note"),
+        plan_columns,
     ),
     ImportKind.caps: KindSpec(
         ImportKind.caps,

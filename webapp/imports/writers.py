@@ -197,6 +197,10 @@ class Writer:
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def add_columns(self, columns: dict[str, list[Any]]) -> None:
+        """Added rows given by column (the kinds of `service.KEY_COLUMNS`)."""
+        raise NotImplementedError
+
     def change(self, row: Row, d: dict[str, Any]) -> None:
         raise NotImplementedError
 
@@ -229,20 +233,31 @@ class Writer:
 
 class _EnterpriseWriter(Writer):
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
-        agencies = self.agencies
+        columns = {
+            key: [row[key] for row in rows]
+            for key in ("uscc", "name", "enterprise_class", "risk_grade", "agency_code")
+        }
+        columns["address"] = [row.get("address", "") for row in rows]
+        columns["industry"] = [row.get("industry", "") for row in rows]
+        self.add_columns(columns)
+
+    def add_columns(self, columns: dict[str, list[Any]]) -> None:
+        """New enterprises given by column (the rows' keys; address and industry may be
+        absent: then empty), all of them added rows."""
+        count = len(columns["uscc"])
         insert_columns(
             self.session,
             table_of(Enterprise),
             {
-                "name": [row["name"] for row in rows],
-                "uscc": [row["uscc"] for row in rows],
-                "address": [row.get("address", "") for row in rows],
-                "industry": [row.get("industry", "") for row in rows],
+                "name": columns["name"],
+                "uscc": columns["uscc"],
+                "address": columns.get("address") or [""] * count,
+                "industry": columns.get("industry") or [""] * count,
                 # The value as stored: the column's processor checks it is one of the
                 # enum's values (validate_strings), once per distinct value.
-                "enterprise_class": [row["enterprise_class"] for row in rows],
-                "risk_grade": [row["risk_grade"] for row in rows],
-                "agency_id": [agencies[row["agency_code"]] for row in rows],
+                "enterprise_class": columns["enterprise_class"],
+                "risk_grade": columns["risk_grade"],
+                "agency_id": list(map(self.agencies.__getitem__, columns["agency_code"])),
             },
             {"created_at": self.now},
         )
