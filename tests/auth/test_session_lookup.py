@@ -56,6 +56,7 @@ def test_the_lookup_runs_outside_a_transaction_on_postgresql(
     token, _row = auth.start_session(
         db, user=world.manager_a, kind="api", now=now, settings=settings
     )
+    engine.dispose()  # one pooled connection below: the lookup's is the use case's
     factory = make_sessionmaker(engine)
     with factory() as session:
         commands.clear()
@@ -64,10 +65,14 @@ def test_the_lookup_runs_outside_a_transaction_on_postgresql(
         assert found.user.id == world.manager_a.id
         assert not session.in_transaction()
         assert commands == []  # no BEGIN, no COMMIT around the SELECT
-        # The next use case on the same session is a transaction as always.
+        used = {id(c.dbapi_connection) for c in engine.pool._pool.queue}  # type: ignore[attr-defined]
+        assert len(used) == 1
+        # The next use case on the same session, on that same connection, is a transaction.
         begin_write(session)
         session.execute(text("SELECT 1"))
-        assert session.connection().connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+        dbapi = session.connection().connection.dbapi_connection
+        assert id(dbapi) in used
+        assert dbapi.autocommit is False  # type: ignore[union-attr]
         session.rollback()
     assert any(c.startswith(b"BEGIN") for c in commands)
 

@@ -107,3 +107,26 @@ def test_import_bench_runs_on_the_test_engine(
     assert all(rate > 0 and floor > 0 for _, rate, floor in rates)
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "(0 added, 0 changed)" in out
+
+
+def test_confirm_bench_alternates_floor_and_confirmations(
+    databases: Databases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: object
+) -> None:
+    """bench_confirm's measurement on the test engine with a real uvicorn server: 12 requests
+    of each kind in 3 alternating rounds, every confirmation answered 201 and stored."""
+    from bench import bench_confirm
+
+    monkeypatch.setattr(bench_confirm, "REQUESTS", 12)
+    monkeypatch.setattr(bench_confirm, "WARMUP", 3)
+    monkeypatch.setattr(bench_confirm, "ROUNDS", 3)
+    url = databases.new(tmp_path, stem="confirm")  # migrated
+    row = bench_confirm._measure("test", url, 1, tmp_path, clients=4)
+    assert (row.floor.ok, row.floor.failed) == (12, 0)
+    assert (row.confirm.ok, row.confirm.failed) == (12, 0)
+    assert len(row.confirm.latencies_ms) == 12
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "cost (x floor) in each of the 3 rounds:" in out
+    assert "15 visits confirmed" in out  # the 12 measured and the 3 of the warm-up
+    assert row.catch_up.ok == 15  # their summary rows, applied after the runs
+    bench_confirm._table([row])
+    assert "with its catch-up" in capsys.readouterr().out  # type: ignore[attr-defined]

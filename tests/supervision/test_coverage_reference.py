@@ -325,3 +325,18 @@ def test_the_statement_reads_the_coverage_indexes(db: Session, world: World, mon
         "ix_visits_extra_window",  # the extra visits
     ):
         assert re.search(rf"Index (Only )?Scan using {index}\b", plan), (index, plan)
+
+
+def test_the_partial_indexes_constants_are_in_the_sql(
+    db: Session, world: World, month: Month
+) -> None:
+    """The constants of the partial indexes' WHERE clauses are written into the statement, not
+    bound: a plan made for any value of a parameter (PostgreSQL's generic plan of a prepared
+    statement, SQLite's plan of `?`) cannot prove an index's clause and would not use it."""
+    db.rollback()
+    statement, _params = _coverage_sql(db, world.supervisor)
+    db.rollback()
+    flat = " ".join(statement.split())
+    assert "report_visit_units.inspection = 1" in flat
+    assert "visits.status = 'confirmed'" in flat
+    assert "visits.status != 'cancelled'" in flat

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, false, func, select
+from sqlalchemy import Engine, event, false, func, select
 from sqlalchemy.orm import Session
 
 from tests.checkin.helpers import make_visit, url_of
+from tests.dbs import postgresql_only
 from tests.factories import World
 from webapp.app import _sweep_once
 from webapp.checkin import service as checkin
@@ -192,3 +194,120 @@ def test_two_catch_ups_at_once_apply_each_visit_once(
         )
     )
     assert counted == len(ids)
+
+
+def test_a_long_queue_is_applied_batch_by_batch(
+    db: Session, world: World, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    visits = [make_visit(db, world, now=now) for _ in range(5)]
+    ids = sorted(v.id for v in visits)
+    db.rollback()
+    assert sorted(_queued(db)) == ids
+    monkeypatch.setattr(summary, "_BATCH", 2)
+    batches: list[int] = []
+    original = summary.refresh_visits
+
+    def spy(session: Session, visit_ids: Any) -> None:
+        batches.append(len(set(visit_ids)))
+        original(session, visit_ids)
+
+    monkeypatch.setattr(summary, "refresh_visits", spy)
+    assert summary.catch_up(db) == 5
+    assert batches == [2, 2, 1]
+    assert _queued(db) == []
+    assert summary.differences(db) == []
+    db.rollback()
+
+
+def test_it_refuses_to_commit_changes_it_did_not_make(
+    db: Session, world: World, now: datetime
+) -> None:
+    make_visit(db, world, now=now)  # queues its visit
+    db.rollback()
+    db.add(ReportSummaryQueue(visit_id=424242))  # pending, not flushed, no write transaction
+    with pytest.raises(RuntimeError, match="pending changes"):
+        summary.catch_up(db)
+    db.rollback()
+    assert 424242 not in _queued(db)
+
+
+def test_a_write_of_many_visits_recomputes_them_itself(
+    db: Session, world: World, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(summary, "INLINE_AT", 2)
+    visits = [make_visit(db, world, now=now) for _ in range(3)]  # one transaction each
+    ids = [v.id for v in visits]
+    db.rollback()
+    assert _queued(db) == ids  # one visit a write: queued
+    summary.catch_up(db)
+    db.rollback()
+    before = {i: _inspection(db, i, world.county.id) for i in ids}
+    begin_write(db)
+    for visit_id in ids:
+        changed = db.get(Visit, visit_id)
+        assert changed is not None
+        changed.status = VisitStatus.confirmed
+    db.commit()  # three visits in one transaction: more than INLINE_AT
+    assert _queued(db) == []  # not queued ...
+    after = {i: _inspection(db, i, world.county.id) for i in ids}
+    assert before != after  # ... recomputed by the write itself
+    assert set(after.values()) == {1}
+    assert summary.differences(db) == []
+    db.rollback()
+
+
+@postgresql_only
+def test_two_catch_ups_of_one_visit_queued_twice_take_turns(
+    engine: Engine, db: Session, world: World, now: datetime
+) -> None:
+    """PostgreSQL: catch-up A has taken the visit's first queue row and deleted its summary
+    rows; a write queues the visit again; catch-up B takes that row. B must wait for A:
+    recomputing in parallel, B's INSERT would collide with A's rows."""
+    visit = make_visit(db, world, now=now, status=VisitStatus.confirmed)  # it has rows
+    visit_id = visit.id
+    db.rollback()
+    factory = make_sessionmaker(engine)
+    paused, resume = threading.Event(), threading.Event()
+    a_thread: list[threading.Thread] = []
+
+    def pause_a(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread() in a_thread and statement.startswith(
+            "DELETE FROM report_visit_units"
+        ):
+            paused.set()
+            resume.wait(10)
+
+    errors: list[BaseException] = []
+    applied: list[int] = []
+
+    def catch_up() -> None:
+        try:
+            with factory() as session:
+                applied.append(summary.catch_up(session))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    event.listen(engine, "after_cursor_execute", pause_a)
+    try:
+        a = threading.Thread(target=catch_up)
+        a_thread.append(a)
+        a.start()
+        assert paused.wait(10)
+        with factory() as writer:  # the visit queued again, committed
+            begin_write(writer)
+            summary.mark_written(writer, visit_id)
+            writer.commit()
+        b = threading.Thread(target=catch_up)
+        b.start()
+        b.join(0.5)  # B is waiting for A (the lock); without it B would be on its way
+        resume.set()
+        a.join(10)
+        b.join(10)
+    finally:
+        resume.set()
+        event.remove(engine, "after_cursor_execute", pause_a)
+    assert errors == []
+    assert sorted(applied) == [1, 1]
+    assert _queued(db) == []
+    assert summary.differences(db) == []
+    db.rollback()

@@ -98,7 +98,8 @@ class ReportVisitUnit(Base):
     newest inspection record, when the unit registered the visit (any status);
     `hazards`, `major_hazards`, `rectified_on_time`: findings of the newest record whose
     covering agency is in the unit (confirmed visits). Derived: NOT evidence, recomputed
-    per visit in the transaction that changes its records (rebuildable)."""
+    per visit from the records (the writer queues it, `summary.catch_up` recomputes it
+    before the next read; rebuildable)."""
 
     __tablename__ = "report_visit_units"
     __table_args__ = (

@@ -862,7 +862,6 @@ def monthly_report(
     `month`: a ranked row per unit, the total, and the last 12 months' series."""
     month = parse_month(month, now=now)
     sort = check_sort(sort)
-    summary.catch_up(session)  # first: the transaction's reads come after it
     units = report_units(session, actor=actor, agency_id=agency_id)
     _start, end = month_bounds(month)
     per_unit, total, series = summary_report(session, units=units, month=month, now=now)
@@ -1018,7 +1017,7 @@ def summary_report(
     cache on PostgreSQL, see `_cached_chart`); the total's distinct counts are the chart's
     point of the month, and one statement counts the unconfirmed visits of the rows and of
     the chart."""
-    summary.catch_up(session)
+    summary.catch_up(session)  # the writes queued so far (ends a read transaction if it must)
     statements, params = summary_statements(session, units=units, month=month, now=now)
     for_aggregates(session)
     months = chart_months(month)
@@ -1123,8 +1122,9 @@ CACHE_ON_SQLITE = False  # tests: exercise the chart cache on SQLite too (in the
 
 def cacheable_before(now: datetime) -> str:
     """The chart caches months before this one: before the previous month of the earlier of
-    `now` and the wall clock (writers bump every month before the wall clock's current one,
-    summary.refresh_visits: a clock minutes apart at a month's boundary stays safe)."""
+    `now` and the wall clock (whoever recomputes summary rows bumps every month before the
+    wall clock's current one whose rows change, summary.refresh_visits: a clock minutes
+    apart at a month's boundary stays safe)."""
     from webapp.supervision.summary import current_month
 
     return shift_month(min(current_month(), service_current_month(now)), -1)
@@ -1142,8 +1142,9 @@ def _cached_chart(
 ) -> dict[str, dict[str, int]]:
     """The chart figures of the cacheable months, from `report_chart_cache`, computing and
     storing the missing or outdated ones. Exact under concurrent writes: each month's
-    version is read BEFORE its rows; a writer changing the rows bumps the version in its
-    transaction, so a row computed from older rows carries an older version and is ignored.
+    version is read BEFORE its rows; whoever changes the rows (summary.refresh_visits, at a
+    catch-up or a rebuild) bumps the version in the same transaction, so a row computed from
+    older rows carries an older version and is ignored.
     PostgreSQL: in a short transaction of its own (committed data only, whatever the
     session holds; INSERT ... ON CONFLICT DO NOTHING: two readers may fill a month at once).
     SQLite (county size): no cache, unless CACHE_ON_SQLITE (tests; in the session)."""
@@ -1590,9 +1591,15 @@ class PlanCoverage:
 
 
 def _done() -> ColumnElement[bool]:
-    return exists().where(
-        Visit.plan_entry_id == PlanEntry.id, Visit.status == VisitStatus.confirmed
-    )
+    return exists().where(Visit.plan_entry_id == PlanEntry.id, Visit.status == _CONFIRMED)
+
+
+# The partial indexes' constants (migration 0010) written into the SQL, not bound: a plan made
+# for any parameter value (a prepared statement's generic plan; SQLite's plan of `?`) cannot
+# prove an index's WHERE clause and would not use it.
+_CONFIRMED = literal(VisitStatus.confirmed, Visit.status.type, literal_execute=True)
+_CANCELLED = literal(VisitStatus.cancelled, Visit.status.type, literal_execute=True)
+_ONE = literal(1, Integer, literal_execute=True)
 
 
 def _merging(month: str | BindParameter[str]) -> list[ColumnElement[bool]]:
@@ -1612,7 +1619,7 @@ def _merging(month: str | BindParameter[str]) -> list[ColumnElement[bool]]:
         r.agency_id == PlanEntry.agency_id,
         r.tree == false(),
         r.enterprise_id == PlanEntry.enterprise_id,
-        r.inspection == 1,
+        r.inspection == _ONE,
     ]
 
 
@@ -1642,7 +1649,7 @@ def _extra_visits(start: Any, end: Any, agencies: ColumnElement[bool]) -> list[A
         Visit.plan_entry_id.is_(None),
         Visit.window_start >= start,
         Visit.window_start < end,
-        Visit.status != VisitStatus.cancelled,
+        Visit.status != _CANCELLED,
         agencies,
     ]
 

@@ -401,10 +401,11 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
 
 # --- the chart cache's versions (read by reports.summary_month_series) ------------------------
 # `report_chart_cache` holds the chart's figures of months before the previous one, each
-# valid while `report_month_versions` still has the version it was computed at. A writer
-# bumps the version of every month before the current one (wall clock, Settings.timezone)
-# whose rows it changes, in its own transaction; the reader reads the version BEFORE the
-# rows it computes from, so a write committed meanwhile leaves the new cache row behind.
+# valid while `report_month_versions` still has the version it was computed at. Whoever
+# recomputes rows (`refresh_visits`: a catch-up, a bulk write) bumps the version of every
+# month before the current one (wall clock, Settings.timezone) whose rows it changes, in the
+# same transaction; the reader reads the version BEFORE the rows it computes from, so rows
+# changed meanwhile leave the new cache row behind.
 # The reader only caches months before the previous one of its own clock: a clock a few
 # minutes apart across a month's boundary cannot make a cached month one writers skip.
 # `EPOCH` (a month key no month has): bumped by a rebuild, part of every cache row's scope.
@@ -603,21 +604,29 @@ def mark_written(session: Session, visit_id: int) -> None:
 
 
 _QUEUE = insert(ReportSummaryQueue)
+# A write that touches more visits than this recomputes them itself, as before the queue:
+# a bulk change (an inspector moved with all the visits of their teams) should not hand its
+# cost to the next page view.
+INLINE_AT = 200
 
 
 @event.listens_for(Session, "before_commit", insert=True)
 def _before_commit(session: Session) -> None:
-    """Queue the visits the transaction wrote, in it, after its last flush. First of the
-    commit hooks (`insert=True`): the audit log's append, which holds PostgreSQL's chain
-    lock until the commit, comes after it."""
+    """Queue the visits the transaction wrote, in it, after its last flush (many: recompute
+    them here). First of the commit hooks (`insert=True`): the audit log's append, which
+    holds PostgreSQL's chain lock until the commit, comes after it."""
     if session.info.get(SKIP):
         return
     if session.new or session.dirty or session.deleted:
         session.flush()  # before_commit runs before commit's own flush: its marks count too
     ids = session.info.pop(_PENDING, None)
-    if ids:
-        rows = [{"visit_id": i} for i in sorted(ids)]
-        session.connection().execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
+    if not ids:
+        return
+    if len(ids) > INLINE_AT:
+        refresh_visits(session, ids)
+        return
+    rows = [{"visit_id": i} for i in sorted(ids)]
+    session.connection().execute(_QUEUE, rows[0] if len(rows) == 1 else rows)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -630,42 +639,59 @@ def _after_rollback(session: Session) -> None:
 # --- catching up ------------------------------------------------------------------------------
 
 _ANY_QUEUED = select(ReportSummaryQueue.id).limit(1)
-_TAKE_QUEUED = delete(ReportSummaryQueue).returning(ReportSummaryQueue.visit_id)
+# The oldest queued rows, at most `n`: a catch-up goes batch by batch, each batch its own
+# transaction when it may commit, so no page holds the write turn (SQLite) or the lock below
+# for long after a burst of writes.
+_TAKE_QUEUED = (
+    delete(ReportSummaryQueue)
+    .where(
+        ReportSummaryQueue.id.in_(
+            select(ReportSummaryQueue.id)
+            .order_by(ReportSummaryQueue.id)
+            .limit(bindparam("n", type_=Integer))
+            .scalar_subquery()
+        )
+    )
+    .returning(ReportSummaryQueue.visit_id)
+)
 # PostgreSQL: one catch-up at a time (writers only insert into the queue, never wait on it).
-# Two at once would each delete their own queue rows and could recompute the same visit in
-# parallel: the second's INSERT then collides with the first's rows.
+# Two recomputing one visit in parallel (two queue rows of it) would collide on its rows.
+# The second's DELETE of the oldest queue rows would also wait on the first's rows, which it
+# sees until the first commits; the lock says so outright, and holds for any batch size.
 _CATCH_UP_LOCK = text("SELECT pg_advisory_xact_lock(7410002)")
 
 
 def catch_up(session: Session) -> int:
     """Recompute the rows of every queued visit and empty the queue, so the summary read
     next is current. Outside a transaction or inside a read transaction (a page's read) it
-    commits the recompute in a transaction of its own (under SQLite's write turn; a read
+    works in transactions of its own, `_BATCH` visits each (under SQLite's write turn; a read
     transaction is ended first), and the caller's reads begin after it; inside a write
     transaction (`begin_write`) it recomputes in that transaction (the caller commits).
     Returns the visits recomputed. With nothing queued it costs one read (and leaves that
-    read transaction open)."""
-    own = not session.in_transaction()
-    if session.execute(_ANY_QUEUED).first() is None:
+    read transaction open). Refuses to run over changes the session has not flushed outside
+    a write transaction: its commit would write them."""
+    writing = in_write_transaction(session)
+    if not writing and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("summary.catch_up with pending changes outside a write transaction")
+    # The session's connection, not session.execute: no autoflush.
+    if session.connection().execute(_ANY_QUEUED).first() is None:
         return 0
-    if not own and not in_write_transaction(session):
-        # A read transaction: on SQLite its snapshot predates the recompute; on PostgreSQL
-        # the chart cache reads committed rows in a transaction of its own. End it (it wrote
-        # nothing: writers begin with begin_write) and go on as if called before it.
-        if session.new or session.dirty or session.deleted:
-            raise RuntimeError("summary.catch_up in a read transaction with pending changes")
-        own = True
-    if own:
-        session.commit()  # ends the read: nothing written
-        begin_write(session)
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(_CATCH_UP_LOCK)
-    ids = set(connection.execute(_TAKE_QUEUED).scalars())
-    refresh_visits(session, ids)
-    if own:
+    done = 0
+    while True:
+        if not writing:
+            session.commit()  # ends the read (or the last batch)
+            begin_write(session)
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.execute(_CATCH_UP_LOCK)
+        ids = set(connection.execute(_TAKE_QUEUED, {"n": _BATCH}).scalars())
+        refresh_visits(session, ids)
+        done += len(ids)
+        if not ids or connection.execute(_ANY_QUEUED).first() is None:
+            break
+    if not writing:
         session.commit()
-    return len(ids)
+    return done
 
 
 def _bound_ids(statement: Update, rows: list[Any]) -> set[int] | None:
