@@ -14,15 +14,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, make_enterprise
 from tests.imports.helpers import check_rows, codes, enterprise_rows, wrong_check
 from webapp.audit.models import AuditEvent
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, ImportStatus
-from webapp.imports import kinds, service
+from webapp.imports import kinds, service, writers
 from webapp.imports.diff import select_among, snapshot
 from webapp.imports.models import ImportBatch
-from webapp.plans.models import PlanEntry
+from webapp.items.models import InspectionItem
+from webapp.plans.models import PlanEntry, plan_entry_items
 
 PLAN_HEADER: list[object] = ["统一社会信用代码", "企业名称", "检查月份", "检查事项编码", "备注"]
 
@@ -217,13 +218,88 @@ def test_added_rows_go_in_by_column_and_changed_ones_as_before(
     assert [e.object_id for e in events] == [str(world.ent_a.id)]
 
 
-def test_a_plan_stays_row_by_row_at_apply(db: Session, world: World, now: datetime) -> None:
-    rows: list[list[object]] = [PLAN_HEADER, [world.ent_a.uscc, "", "2026-12", "AQ-001", ""]]
-    batch = check_rows(db, world, rows, now, kind=ImportKind.monthly_plan, filename="plan.xlsx")
-    service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
-    assert db.scalar(select(PlanEntry.enterprise_id).where(PlanEntry.month == "2026-12")) == (
-        world.ent_a.id
+def _entries(db: Session, agency_id: int) -> list[tuple[int, int, str, str, list[str]]]:
+    """The agency's plan entries in id order: (id, enterprise, month, note, item codes)."""
+    found = []
+    for entry_id, ent_id, month, note in db.execute(
+        select(PlanEntry.id, PlanEntry.enterprise_id, PlanEntry.month, PlanEntry.note)
+        .where(PlanEntry.agency_id == agency_id)
+        .order_by(PlanEntry.id)
+    ):
+        codes = db.scalars(
+            select(InspectionItem.code)
+            .join(plan_entry_items, plan_entry_items.c.item_id == InspectionItem.id)
+            .where(plan_entry_items.c.plan_entry_id == entry_id)
+            .order_by(InspectionItem.code)
+        )
+        found.append((entry_id, ent_id, month, note, list(codes)))
+    return found
+
+
+@pytest.mark.parametrize("stored_by_column", [True, False])
+def test_a_plan_goes_by_column_at_apply_and_changed_entries_as_before(
+    db: Session,
+    world: World,
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    stored_by_column: bool,
+) -> None:
+    monkeypatch.setattr(service, "CHUNK", 2)  # a chunk of added rows, then a mixed one
+    lone = make_enterprise(db, agency=world.county, now=now)
+    rows: list[list[object]] = [
+        PLAN_HEADER,
+        [world.ent_b.uscc, "", "2026-12", "AQ-002;AQ-001", "联合检查"],
+        [lone.uscc, "", "2026-12", "AQ-003", ""],
+        [world.ent_a.uscc, "", "2026-11", "AQ-003", ""],  # the world's entry: changed
+        [lone.uscc, "", "2027-01", "AQ-001", ""],
+    ]
+    # A (enterprise, month) the database holds: the diff compares dicts, as row by row.
+    batch, second, by_column = _both_ways(
+        db, world, rows, now, monkeypatch, ImportKind.monthly_plan, "plan.csv"
     )
+    assert by_column
+    _same_batch(batch, second)
+    if not stored_by_column:  # stored by an older release (format 2, packed): row by row
+        payload = service.load_payload(batch.payload)
+        stored = service.unpack_rows(payload)
+        payload["columns"] = [
+            k for k in payload.pop("keys") if k not in ("line", "enterprise_name")
+        ]
+        payload.update({"version": 2, "shapes": [list(stored[0])]})
+        payload["packed"] = [[*row.values(), 0] for row in stored]
+        batch.payload = service.store_payload(payload)
+        db.commit()
+    calls: list[str] = []
+    add_columns, write = writers._PlanWriter.add_columns, writers.Writer.write
+
+    def spy_columns(self: writers._PlanWriter, columns: dict[str, list[Any]]) -> None:
+        calls.append(f"columns {len(columns['uscc'])}")
+        add_columns(self, columns)
+
+    def spy_write(self: writers.Writer, work: list[Any]) -> None:
+        calls.append("write")
+        write(self, work)
+
+    monkeypatch.setattr(writers._PlanWriter, "add_columns", spy_columns)
+    monkeypatch.setattr(writers.Writer, "write", spy_write)
+    entry_a = _entries(db, world.county.id)[0]
+    assert entry_a[1:] == (world.ent_a.id, "2026-11", "", ["AQ-001", "AQ-002"])
+    done = service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
+    assert done.status == ImportStatus.applied
+    # By column: the first chunk (added rows only) as stored; the mixed chunk as before.
+    first_chunk = ["columns 2"] if stored_by_column else ["write", "columns 2"]
+    assert calls == [*first_chunk, "write", "columns 1"]
+    db.expire_all()
+    found = _entries(db, world.county.id)
+    assert found[0] == (entry_a[0], world.ent_a.id, "2026-11", "", ["AQ-003"])
+    new = [entry[1:] for entry in found if entry[0] > found[1][0]]
+    assert new == [
+        (world.ent_b.id, "2026-12", "联合检查", ["AQ-001", "AQ-002"]),
+        (lone.id, "2026-12", "", ["AQ-003"]),
+        (lone.id, "2027-01", "", ["AQ-001"]),
+    ]
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "plan_entry.changed"))
+    assert [e.object_id for e in events] == [str(entry_a[0])]
 
 
 def test_a_lookup_with_a_value_twice_gives_each_row_once(db: Session, world: World) -> None:

@@ -109,8 +109,9 @@ def valid_column(raws: list[str]) -> list[str] | None:
     """The codes normalised, when every one is a valid code (exactly what `checked` gives
     each of them), else None (the caller then checks each with `checked`, which names the
     problem). One pass of C-level steps over the whole column: normalised as one text,
-    shape checked by one regex, and the checksums summed 10,000 at a time as the bytes of
-    big integers (each byte a code's running sum: no carry crosses to its neighbour)."""
+    shape checked by one regex, and the checksums of all codes summed at once as the bytes
+    of big integers, a few positions at a time (each byte a code's running sum, reduced mod
+    31 between the groups of positions: no carry crosses to its neighbour)."""
     count = len(raws)
     if not count:
         return []

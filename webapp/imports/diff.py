@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -157,12 +158,15 @@ def snapshot(
     agency_id: int | None,
     context: Context | None = None,
     keys: list[str] | None = None,
+    columns: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """The database's current values for every key in the file, in the file's own terms
     (codes, not ids), plus the ids the apply will write to. Computed at check and again at
     apply: if the two differ, the batch is stale. `context`: what the check read of the
     enterprises and items in the same transaction (their ids are not read again). `keys`:
-    the rows' keys when the caller has them (rows kept by column: enterprises only)."""
+    the rows' keys when the caller has them (rows kept by column: enterprises only).
+    `columns`: a plan's rows by column (its credit codes, months and item lists), instead
+    of `rows`."""
     if keys is None:
         # The keys of the kinds that look their rows up by key (plans: by month).
         keys = [spec.key(r) for r in rows] if spec.plan_kind is None else []
@@ -240,7 +244,13 @@ def snapshot(
     else:
         assert agency_id is not None
         assert spec.plan_kind is not None
-        snap.update(_plan_snapshot(session, spec.plan_kind, agency_id, rows, context))
+        if columns is None:
+            columns = {
+                "uscc": [r["uscc"] for r in rows],
+                "month": [r["month"] for r in rows],
+                "items": [r["items"] for r in rows],
+            }
+        snap.update(_plan_snapshot(session, spec.plan_kind, agency_id, columns, context))
     return snap
 
 
@@ -249,11 +259,16 @@ def plan_key(kind: PlanKind, month: str) -> str:
 
 
 def _plan_snapshot(
-    session: Session, kind: PlanKind, agency_id: int, rows: list[Row], context: Context | None
+    session: Session,
+    kind: PlanKind,
+    agency_id: int,
+    columns: dict[str, list[Any]],
+    context: Context | None,
 ) -> dict[str, Any]:
+    """`snapshot` of a plan's rows, given by column (credit codes, months, item lists)."""
     snap: dict[str, Any] = {}
-    codes = sorted({r["uscc"] for r in rows})
-    item_codes = sorted({c for r in rows for c in r["items"]})
+    codes = sorted(set(columns["uscc"]))
+    item_codes = sorted(set(chain.from_iterable(columns["items"])))
     if context is not None:
         # The check's own reads, in this transaction: the same ids as reading them again.
         for code in codes:
@@ -277,7 +292,7 @@ def _plan_snapshot(
     for plan in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind)):
         key = f"{plan.year:04d}" if kind == PlanKind.annual else f"{plan.year:04d}-{plan.month:02d}"
         snap[f"plan:{key}"] = plan.id
-    months = sorted({r["month"] for r in rows})
+    months = sorted(set(columns["month"]))
     wanted = set(codes)
     entries: dict[int, dict[str, Any]] = {}
     for batch in batches(session, months):

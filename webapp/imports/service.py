@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -384,6 +385,19 @@ def _diff_by_column(
     return out
 
 
+def _plan_diff_by_column(
+    spec: KindSpec, packed: Packed, columns: dict[str, list[Any]], snap: dict[str, Any]
+) -> list[dict[str, Any] | None]:
+    """`diff_rows` of a plan's rows kept by column: every row added when the snapshot
+    holds none of their (enterprise, month) keys (a month not planned yet), else the rows'
+    dicts compared by `diff_rows`."""
+    keys = list(map("{}|{}".format, columns["uscc"], columns["month"]))  # as `spec.key`
+    if not any(map(snap.__contains__, keys)):
+        return [{"a": "added"} for _ in keys]
+    rows = unpack_rows({"keys": packed[0], "columns": packed[1]})
+    return diff_rows(spec, rows, snap)
+
+
 def _store_failure(
     session: Session,
     batch: ImportBatch,
@@ -495,12 +509,7 @@ def _check_file(
     by_column = _column_rows(session, spec, sheet, mapped, example, year)
     if by_column is not None:
         packed, ctx = by_column
-        if spec.kind in KEY_COLUMNS:
-            return _store_checked(
-                session, batch, spec, sheet, mapped, [], ctx, year, 0, agency, packed
-            )
-        as_dicts = unpack_rows({"keys": packed[0], "columns": packed[1]})
-        return _store_checked(session, batch, spec, sheet, mapped, as_dicts, ctx, year, 0, agency)
+        return _store_checked(session, batch, spec, sheet, mapped, [], ctx, year, 0, agency, packed)
     raw_rows: list[tuple[int, dict[str, str]]] = []
     skipped = 0
     for line, cells in _cells_of(sheet.rows, mapped):
@@ -576,9 +585,17 @@ def _store_checked(
     packed: Packed | None = None,
 ) -> ImportBatch:
     """A good file's batch: the diff against the database and the rows (`packed`: kept by
-    column, a kind of KEY_COLUMNS; else `rows`), `validated`."""
+    column, an enterprise or plan file; else `rows`), `validated`."""
     plan_kind = spec.plan_kind
-    if packed is not None:
+    if packed is not None and plan_kind is not None:
+        # A plan by column: its rows' dicts are built only if the database holds one of
+        # its (enterprise, month) keys already (`_plan_diff` pairs them in order).
+        columns = dict(zip(*packed, strict=True))
+        before = snapshot(
+            session, spec, [], agency_id=batch.agency_id, context=ctx, columns=columns
+        )
+        diff = _plan_diff_by_column(spec, packed, columns, before)
+    elif packed is not None:
         keys = packed[1][packed[0].index(KEY_COLUMNS[spec.kind])]
         before = snapshot(session, spec, [], agency_id=batch.agency_id, context=ctx, keys=keys)
         diff = _diff_by_column(spec, packed, keys, before)
@@ -596,12 +613,23 @@ def _store_checked(
         "skipped_example": skipped,
     }
     if plan_kind is not None and agency is not None:
-        for row in rows:
-            row["enterprise_name"] = ctx.enterprises[row["uscc"]][1]
-        payload["plans"] = _plans_touched(session, agency.id, plan_kind, rows)
-        payload["warnings"] = [
-            [f.message, f.params] for f in _hygiene_preview(session, agency, plan_kind, rows, ctx)
-        ]
+        if packed is not None:
+            columns = dict(zip(*packed, strict=True))
+            codes, months, lines = columns["uscc"], columns["month"], columns["line"]
+        else:
+            codes = [row["uscc"] for row in rows]
+            months = [row["month"] for row in rows]
+            lines = [row["line"] for row in rows]
+        found = list(map(ctx.enterprises.__getitem__, codes))  # (id, name) of each row
+        names = list(map(itemgetter(1), found))
+        if packed is not None:  # the column a row's dict gets last, as below
+            packed = ([*packed[0], "enterprise_name"], [*packed[1], names])
+        else:
+            for row, name in zip(rows, names, strict=True):
+                row["enterprise_name"] = name
+        payload["plans"] = _plans_touched(session, agency.id, plan_kind, months)
+        preview = _hygiene_preview(session, agency, plan_kind, found, months, lines)
+        payload["warnings"] = [[f.message, f.params] for f in preview]
     batch.total_rows = len(diff)
     batch.added = sum(1 for d in diff if d and d["a"] == "added")
     batch.changed = sum(1 for d in diff if d and d["a"] == "changed")
@@ -641,18 +669,18 @@ def _ambiguous_holders(
 
 
 def _plans_touched(
-    session: Session, agency_id: int, kind: PlanKind, rows: list[Row]
+    session: Session, agency_id: int, kind: PlanKind, months: list[str]
 ) -> list[dict[str, Any]]:
-    """The plans the rows go into ("2026" or "2026-12"), whether each exists already, and
-    how many rows go into it."""
+    """The plans the rows (their `months`) go into ("2026" or "2026-12"), whether each
+    exists already, and how many rows go into it."""
     existing = {
         (f"{p.year:04d}" if kind == PlanKind.annual else f"{p.year:04d}-{p.month:02d}"): p.title
         for p in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind))
     }
     counts: dict[str, int] = {}
-    for row in rows:
-        key = plan_key(kind, row["month"])
-        counts[key] = counts.get(key, 0) + 1
+    for month, n in Counter(months).items():  # a few distinct months
+        key = plan_key(kind, month)
+        counts[key] = counts.get(key, 0) + n
     return [
         {"period": key, "title": existing.get(key, ""), "exists": key in existing, "rows": n}
         for key, n in sorted(counts.items())
@@ -660,17 +688,24 @@ def _plans_touched(
 
 
 def _hygiene_preview(
-    session: Session, agency: Agency, kind: PlanKind, rows: list[Row], ctx: Context
+    session: Session,
+    agency: Agency,
+    kind: PlanKind,
+    enterprises: list[tuple[int, str]],
+    months: list[str],
+    lines: list[int],
 ) -> list[Any]:
     """The plan-hygiene findings the file would cause, before anything is written: the
     database's entries of those months (minus the ones the file replaces) with the file's
-    rows. Only findings that involve a row of the file are returned."""
-    file_keys = {(ctx.enterprises[r["uscc"]][0], r["month"]) for r in rows}
+    rows (given by column: each row's enterprise (id, name), month and line). Only findings
+    that involve a row of the file are returned."""
+    slots = list(zip(map(itemgetter(0), enterprises), months, strict=True))
+    file_keys = set(slots)
     facts = [
         f
         for f in hygiene.entry_facts(
             session,
-            months={r["month"] for r in rows},
+            months=set(months),
             enterprise_ids={ent for ent, _ in file_keys},
         )
         if not (
@@ -682,13 +717,10 @@ def _hygiene_preview(
     # Only the entries whose (enterprise, month) another shares can be in a finding
     # (`shared_slots`): the others (most of a plan: an enterprise is planned once a month)
     # are left out, and the file's are not even built.
-    keyed = [(ctx.enterprises[row["uscc"]], row) for row in rows]
-    shared = shared_slots(
-        chain(map(slot, facts), ((ent_id, row["month"]) for (ent_id, _), row in keyed))
-    )
+    shared = shared_slots(chain(map(slot, facts), slots))
     facts = [f for f in facts if slot(f) in shared]
-    for (ent_id, name), row in keyed:
-        if (ent_id, row["month"]) in shared:
+    for (ent_id, name), month, line in zip(enterprises, months, lines, strict=True):
+        if (ent_id, month) in shared:
             facts.append(
                 PlannedEntry(
                     agency_id=agency.id,
@@ -696,8 +728,8 @@ def _hygiene_preview(
                     plan_kind=kind,
                     enterprise_id=ent_id,
                     enterprise_name=name,
-                    month=row["month"],
-                    line=row["line"],
+                    month=month,
+                    line=line,
                 )
             )
     return [f for f in plan_duplicates(facts) if f.params["line_numbers"]]
@@ -814,7 +846,9 @@ def _publish(session: Session, batch_id: int, done: int) -> None:
         )
 
 
-_ADDED = {"a": "added"}  # the diff of an added row (of a kind other than inspectors)
+# What the diff records for an added row (kinds other than inspectors): a chunk of nothing
+# else is new rows only, written column by column.
+_ADDED = {"a": "added"}
 
 
 def _apply(
@@ -836,13 +870,22 @@ def _apply(
             status=409,
         )
     diff: list[dict[str, Any] | None] = payload["diff"]
-    by_column = batch.kind in KEY_COLUMNS and "keys" in payload  # see unpack_rows
-    if by_column:
+    names: list[str]
+    columns: list[list[Any]]
+    rows: list[Row]
+    # See unpack_rows. Plans: every format-3 batch (their rows always share their keys).
+    by_column = (batch.kind in KEY_COLUMNS or spec.plan_kind is not None) and "keys" in payload
+    if by_column and spec.plan_kind is not None:
+        names, columns = payload["keys"], payload["columns"]
+        rows = []
+        by_name = dict(zip(names, columns, strict=True))
+        before = snapshot(session, spec, rows, agency_id=batch.agency_id, columns=by_name)
+    elif by_column:
         # Kept by column: a chunk of added rows goes to the INSERT as it is; dicts are
         # built only for a chunk with a changed row.
-        names: list[str] = payload["keys"]
-        columns: list[list[Any]] = payload["columns"]
-        rows: list[Row] = []
+        names = payload["keys"]
+        columns = payload["columns"]
+        rows = []
         keys = columns[names.index(KEY_COLUMNS[batch.kind])]
         before = snapshot(session, spec, rows, agency_id=batch.agency_id, keys=keys)
     else:

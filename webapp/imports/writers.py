@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
@@ -450,8 +450,6 @@ class _PlanWriter(Writer):
         self.months: set[str] = set()
         self.relink: dict[int, list[str]] = {}  # entry id -> its new item codes
         self._next_entry_id: int | None = None  # SQLite: the id the next new entry takes
-        # item code -> id, as the snapshot read them (looked up once per row's item)
-        self.item_ids = {k[5:]: v for k, v in self.snap.items() if k.startswith("item:")}
 
     def _plan_id(self, month: str) -> int:
         period = plan_key(self.plan_kind, month)
@@ -518,31 +516,42 @@ class _PlanWriter(Writer):
         return list(range(first, first + n))
 
     def add(self, rows: list[Row], diffs: list[dict[str, Any]]) -> None:
+        self.add_columns(
+            {
+                "uscc": [row["uscc"] for row in rows],
+                "month": [row["month"] for row in rows],
+                "items": [row["items"] for row in rows],
+                "note": [row.get("note", "") for row in rows],
+            }
+        )
+
+    def add_columns(self, columns: dict[str, list[Any]]) -> None:
+        """New entries given by column (credit codes, months, item lists, notes if the
+        file has them), each with its items, in the file's order; no step per row in
+        Python but the lookups (C loops: map, chain)."""
         snap = self.snap
-        plan_ids = {
-            month: self._plan_id(month) for month in dict.fromkeys(r["month"] for r in rows)
-        }
-        ids = self._new_entry_ids(len(rows))
+        codes, months = columns["uscc"], columns["month"]
+        items: list[list[str]] = columns["items"]
+        count = len(months)
+        plan_ids = {month: self._plan_id(month) for month in dict.fromkeys(months)}
+        ids = self._new_entry_ids(count)
         # With their ids: no INSERT .. RETURNING (a huge statement per page of rows).
         insert_columns(
             self.session,
             table_of(PlanEntry),
             {
-                "plan_id": [plan_ids[row["month"]] for row in rows],
-                "enterprise_id": [snap[f"ent:{row['uscc']}"] for row in rows],
-                "month": [row["month"] for row in rows],
-                "note": [row.get("note", "") for row in rows],
+                "plan_id": list(map(plan_ids.__getitem__, months)),
+                # The ids the snapshot read ("ent:" + credit code), looked up by C loops.
+                "enterprise_id": list(map(snap.__getitem__, map("ent:{}".format, codes))),
+                "month": months,
+                "note": columns.get("note") or [""] * count,
                 "id": ids,
             },
             {"agency_id": self.agency_id, "created_at": self.now},
         )
-        entry_ids: list[int] = []
-        item_ids: list[int] = []
-        item_id = self.item_ids.__getitem__
-        for row, entry_id in zip(rows, ids, strict=True):
-            codes = row["items"]
-            entry_ids.extend([entry_id] * len(codes))
-            item_ids.extend(map(item_id, codes))
+        # Each entry's id once per item it lists, beside the items' ids.
+        entry_ids = list(chain.from_iterable(map(repeat, ids, map(len, items))))
+        item_ids = list(map(snap.__getitem__, map("item:{}".format, chain.from_iterable(items))))
         insert_columns(
             self.session, plan_entry_items, {"plan_entry_id": entry_ids, "item_id": item_ids}
         )
