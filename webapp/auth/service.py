@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from webapp.audit import service as audit
 from webapp.auth import security
@@ -29,11 +29,18 @@ _READ_ONLY = {"sqlite_write": False}
 # PostgreSQL: the lookup is one SELECT; without a transaction around it, two round trips
 # (BEGIN, COMMIT) less on every signed-in request. (SQLite's BEGIN is ours: webapp.db.)
 _AUTOCOMMIT = {**_READ_ONLY, "isolation_level": "AUTOCOMMIT"}
-# The session row with its user, in one statement (built once: building costs more than
-# running it).
+# The session's columns with its user, in one statement (built once: building costs more
+# than running it). The user is the one object loaded: the request acts as them.
 _SESSION_WITH_USER = (
-    select(UserSession)
-    .options(joinedload(UserSession.user, innerjoin=True))
+    select(
+        UserSession.id,
+        UserSession.kind,
+        UserSession.revoked_at,
+        UserSession.expires_at,
+        UserSession.last_seen_at,
+        User,
+    )
+    .join(User, User.id == UserSession.user_id)
     .where(UserSession.id == bindparam("session_id"))
 )
 
@@ -189,12 +196,14 @@ def _resolve_session(
 ) -> Authenticated | None:
     if not token or len(token) > 200:
         return None
-    row = session.scalar(_SESSION_WITH_USER, {"session_id": security.session_id_of(token)})
+    row = session.execute(
+        _SESSION_WITH_USER, {"session_id": security.session_id_of(token)}
+    ).first()
     if row is None or row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
         return None
     if kind == "web" and now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
         return None
-    user = row.user
+    user: User = row.User
     if not user.is_active:
         return None
     found = Authenticated(user=user, session_id=row.id)
