@@ -120,3 +120,23 @@ def test_an_id_beyond_what_the_database_stores_is_bad_input(
         assert answer.json()["code"] == "number_out_of_range"
     login(client, "supervisor1")
     assert client.get(f"/supervision/flags/{flag_id}").status_code == expected
+
+
+def test_the_server_entry_point_freezes_what_it_built_at_start(tmp_path: object) -> None:
+    """`webapp.asgi` (what uvicorn loads) leaves the objects built at start out of the
+    garbage collector's full collections (in a process of its own: tests build many apps)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "SECRET_KEY": "test-only-secret-key-0123456789-abcdefghijkl",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/entry.sqlite3",
+    }
+    code = "import gc, webapp.asgi; print(gc.get_freeze_count())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 10_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import secrets
@@ -258,6 +259,17 @@ class WriteAdmission:
 # visit once a day and when the process starts.
 SWEEP_OVERLAP = timedelta(days=1)
 SWEEP_FULL_EVERY = timedelta(days=1)
+
+
+def freeze_startup_objects() -> None:
+    """Leave what the process built at start (modules, the app, SQLAlchemy's and pydantic's
+    compiled machinery: ~250,000 objects) out of the garbage collector's full collections,
+    which otherwise walk them all again every so often between requests. Measured on a
+    confirmation: the collector's time per request 0.26 -> 0.09 ms, and no full collection
+    left in a run of 900. For the server's entry points (webapp.asgi, the bench's app), after
+    the app is built; not for tests, which build many apps in one process."""
+    gc.collect()
+    gc.freeze()
 
 
 def _sweep_once(app: FastAPI, stop: threading.Event, ended_after: datetime | None) -> datetime:

@@ -51,10 +51,11 @@ def create_bench_app() -> FastAPI:
     """The default app with the floor endpoint added (BENCH_FLOOR=true only)."""
     if not enabled():
         raise RuntimeError("webapp.benchfloor is for `make bench` only: set BENCH_FLOOR=true")
-    from webapp.app import create_app
+    from webapp.app import create_app, freeze_startup_objects
 
     app = create_app()
     app.include_router(router)
+    freeze_startup_objects()  # as webapp.asgi does
     return app
 
 
