@@ -100,3 +100,35 @@ def test_without_a_command_it_refuses_and_starts_nothing(parent: Path) -> None:
     assert done.returncode == 2
     assert "usage" in done.stderr
     assert list(parent.iterdir()) == []
+
+
+def test_start_and_stop_take_a_relative_directory(parent: Path) -> None:
+    """`tools/pgcluster start .bench/pg PORT` from the project (a relative path) works."""
+    port = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        started = subprocess.run(
+            [str(PGCLUSTER), "start", "data", port],
+            cwd=parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert started.returncode == 0, started.stderr
+        url = make_url(started.stdout.strip())
+        with psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname="postgres"
+        ) as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        subprocess.run([str(PGCLUSTER), "stop", "data"], cwd=parent, check=False, timeout=60)
+    assert (parent / "data" / "PG_VERSION").exists()
