@@ -65,6 +65,17 @@ def _confirm(db: Session, world: World, visit: Visit, now: datetime, settings: S
     assert result.reason_code is None, result.reason_code
 
 
+def _confirmed_only_queued(db: Session, world: World, now: datetime, settings: Settings) -> int:
+    """A visit registered (its queue row applied), then confirmed: the queue holds it once."""
+    visit = make_visit(db, world, now=now)
+    visit_id = visit.id  # (read now: reading it later would begin a read transaction)
+    summary.catch_up(db)  # the registration's queue row
+    db.rollback()
+    _confirm(db, world, visit, now, settings)
+    assert _queued(db) == [visit_id]
+    return visit_id
+
+
 def test_a_confirmation_queues_its_visit_and_catch_up_applies_it(
     db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
@@ -126,12 +137,7 @@ def test_the_report_shows_a_confirmation_made_since_its_last_read(
 def test_the_check_applies_the_queue_first(
     db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
-    visit = make_visit(db, world, now=now)
-    visit_id = visit.id  # (read now: reading it later would begin a read transaction)
-    summary.catch_up(db)  # the registration's queue row
-    db.rollback()
-    _confirm(db, world, visit, now, settings)
-    assert _queued(db) == [visit_id]
+    _confirmed_only_queued(db, world, now, settings)
     assert summary.differences(db) == []  # queued is not stale: the check applies it
     db.rollback()
     assert _queued(db) == []
@@ -140,12 +146,7 @@ def test_the_check_applies_the_queue_first(
 def test_the_background_sweep_applies_the_queue(
     app: FastAPI, db: Session, world: World, now: datetime, settings: Settings
 ) -> None:
-    visit = make_visit(db, world, now=now)
-    visit_id = visit.id  # (read now: reading it later would begin a read transaction)
-    summary.catch_up(db)  # the registration's queue row
-    db.rollback()
-    _confirm(db, world, visit, now, settings)
-    assert _queued(db) == [visit_id]
+    visit_id = _confirmed_only_queued(db, world, now, settings)
     _sweep_once(app, threading.Event(), None)
     assert _queued(db) == []
     assert _inspection(db, visit_id, world.county.id) == 1
