@@ -196,9 +196,7 @@ def _resolve_session(
 ) -> Authenticated | None:
     if not token or len(token) > 200:
         return None
-    row = session.execute(
-        _SESSION_WITH_USER, {"session_id": security.session_id_of(token)}
-    ).first()
+    row = session.execute(_SESSION_WITH_USER, {"session_id": security.session_id_of(token)}).first()
     if row is None or row.kind != kind or row.revoked_at is not None or now >= row.expires_at:
         return None
     if kind == "web" and now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
