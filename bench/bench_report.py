@@ -103,7 +103,9 @@ def county_month(tmp: Path, shape: Shape = COUNTY_MONTH) -> None:
         )
         coverage_floor = _floor(
             session,
-            reports.coverage_unit_statement(units=units, month=month, now=now),
+            reports.coverage_unit_statement(
+                units=units, month=month, dialect=session.get_bind().dialect.name
+            ),
             repeat=5,
         )
         total = report.total

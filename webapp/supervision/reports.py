@@ -1729,11 +1729,9 @@ def _coverage_sql(dialect: str) -> Select[Any]:
     return select(every.c.agency_id, *sums).group_by(every.c.agency_id)
 
 
-def coverage_unit_statement(
-    *, units: Units, month: str, now: datetime | None = None, dialect: str = "default"
-) -> Select[Any]:
+def coverage_unit_statement(*, units: Units, month: str, dialect: str) -> Select[Any]:
     """The statement behind the coverage rows of `month` (a row per agency), its values
-    given (a benchmark's floor). The counts do not depend on `now` (the caller splits
+    given (a benchmark's floor). The counts do not depend on the time (the caller splits
     the rest into missed or open)."""
     return coverage_statement(dialect).params(coverage_params(month, units.all_ids))
 

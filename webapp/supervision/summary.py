@@ -380,7 +380,7 @@ def refresh_visits(session: Session, visit_ids: Iterable[int]) -> None:
     connection = session.connection()
     changed: set[str] = set()  # the months whose rows this refresh may change
     if len(ids) == 1 and connection.dialect.name == "sqlite":
-        # One visit (the queue drained after each write): without an expanding IN (SQLite).
+        # One visit (a catch-up soon after one write): without an expanding IN (SQLite).
         months = _months_of(session, ids)
         changed.update(connection.execute(_DELETE_ONE, {"visit_id": ids[0]}).scalars())
         statement = _refresh_statement(session, single=True)
