@@ -492,3 +492,39 @@ def test_agency_ancestors_walk_up_the_chain_only(db: Session, world: World, now:
             current = parents[current]
         assert agency_ancestors(db, agency_id) == expected
     assert any(len(agency_ancestors(db, a)) >= 2 for a in parents)
+
+
+def test_ancestors_and_caps_read_what_the_two_reads_give(
+    db: Session, world: World, now: datetime
+) -> None:
+    """One statement for the agencies above and two caps: the same as `agency_ancestors`
+    and `load_caps` for every agency and every row of the caps table, a missing cap too."""
+    from webapp.plans.caps import load_caps
+    from webapp.plans.models import VisitCap
+
+    town = make_agency(db, level=AgencyLevel.town, parent=world.county, now=now)
+    make_agency(db, level=AgencyLevel.town, parent=town, now=now)
+    db.commit()
+    caps = load_caps(db)
+    supervisory = caps[service.SUPERVISORY_CAP]
+    keys = [*caps, ("other", "no such grade")]
+    agencies = list(db.scalars(select(Agency.id)))
+    for agency_id in agencies:
+        for klass, grade in keys:
+            assert service.ancestors_and_caps(db, agency_id, klass, grade) == (
+                agency_ancestors(db, agency_id),
+                caps.get((klass, grade)),
+                supervisory,
+            )
+    # Without a supervisory row (an administrator cannot delete it; a damaged table can).
+    db.execute(
+        VisitCap.__table__.delete().where(  # type: ignore[attr-defined]
+            VisitCap.enterprise_class == service.SUPERVISORY_CAP[0]
+        )
+    )
+    assert service.ancestors_and_caps(db, agencies[0], "other", "2") == (
+        agency_ancestors(db, agencies[0]),
+        caps[("other", "2")],
+        None,
+    )
+    db.rollback()

@@ -119,24 +119,60 @@ def web_user(request: Request, user: Annotated[User | None, Depends(optional_web
     return user
 
 
-def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
+def _not_authenticated() -> DomainError:
+    return DomainError(
+        "not_authenticated",
+        "Sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token.",
+    )
+
+
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
+    token = _bearer(request)
     found = None
-    if scheme.lower() == "bearer" and token:
+    if token:
         found = auth_service.resolve_session(
             db,
-            token=token.strip(),
+            token=token,
             kind="api",
             now=now,
             settings=settings,
             touch_with_next_write=request.method not in SAFE_METHODS,
         )
     if found is None:
-        raise DomainError(
-            "not_authenticated",
-            "Sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/auth/token.",
-        )
+        raise _not_authenticated()
+    request.state.user = Viewer.of(found.user)
+    return found.user
+
+
+async def api_token(request: Request) -> str:
+    """The bearer secret of an API request, checked for presence only (absent: 401 before
+    anything else); `api_user_for_write` resolves it. Async: no thread-pool hop."""
+    token = _bearer(request)
+    if not token:
+        raise _not_authenticated()
+    return token
+
+
+def api_user_for_write(
+    request: Request, db: Session, *, token: str, now: datetime, settings: Settings
+) -> User:
+    """`ApiUser` resolved by a state-changing endpoint itself, in its own thread, right
+    before its use case: no thread-pool hop of its own for the lookup and, on PostgreSQL,
+    the lookup read in the use case's write transaction (one connection a request, see
+    `resolve_session_for_write`). For the busiest write, the confirmation. A request with
+    a bearer secret that is no longer valid and a malformed body is answered 422 (the body
+    is checked first), not 401: neither reveals anything."""
+    found = auth_service.resolve_session_for_write(
+        db, token=token, kind="api", now=now, settings=settings
+    )
+    if found is None:
+        raise _not_authenticated()
     request.state.user = Viewer.of(found.user)
     return found.user
 
@@ -144,6 +180,7 @@ def api_user(request: Request, db: DB, now: Now, settings: SettingsDep) -> User:
 WebUser = Annotated[User, Depends(web_user)]
 OptionalWebUser = Annotated[User | None, Depends(optional_web_user)]
 ApiUser = Annotated[User, Depends(api_user)]
+ApiToken = Annotated[str, Depends(api_token)]
 
 
 def require(user: User, *roles: Role) -> User:

@@ -185,6 +185,34 @@ def resolve_session(
             session.commit()
 
 
+def resolve_session_for_write(
+    session: Session, *, token: str, kind: str, now: datetime, settings: Settings
+) -> Authenticated | None:
+    """`resolve_session` for a state-changing use case called in the same thread right
+    after it (the confirmation's API). On PostgreSQL the lookup is the first read of the
+    use case's own write transaction, begun here and left open for it: one connection
+    checked out (and pinged) per request instead of two, and the touch, when due, written
+    in that transaction. A failed lookup rolls it back. SQLite: as `resolve_session` (the
+    lookup stays outside the write turn, which serialises the writers)."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return resolve_session(
+            session, token=token, kind=kind, now=now, settings=settings, touch_with_next_write=True
+        )
+    begin_write(session)
+    found = _resolve_session(
+        session,
+        token=token,
+        kind=kind,
+        now=now,
+        settings=settings,
+        touch_with_next_write=True,
+        touch_here=True,
+    )
+    if found is None:
+        session.rollback()
+    return found
+
+
 def _resolve_session(
     session: Session,
     *,
@@ -193,6 +221,7 @@ def _resolve_session(
     now: datetime,
     settings: Settings,
     touch_with_next_write: bool,
+    touch_here: bool = False,
 ) -> Authenticated | None:
     if not token or len(token) > 200:
         return None
@@ -208,7 +237,10 @@ def _resolve_session(
     if now - row.last_seen_at > _TOUCH_EVERY:
         touch = update(UserSession).where(UserSession.id == found.session_id)
         touch = touch.values(last_seen_at=now)
-        if touch_with_next_write:
+        if touch_here:
+            # `resolve_session_for_write`: this is the use case's write transaction.
+            session.execute(touch)
+        elif touch_with_next_write:
             # A state-changing request: the touch rides in its use case's write transaction
             # (one write turn and one commit per request, not two). Lost if that transaction
             # rolls back; the next request then touches again.

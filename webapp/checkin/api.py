@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
-from webapp.auth.deps import DB, ApiUser, Now, SettingsDep
+from webapp.auth.deps import DB, ApiToken, ApiUser, Now, SettingsDep, api_user_for_write
 from webapp.checkin import service
 from webapp.checkin.models import UnregisteredReport
 from webapp.checkin.schemas import (
@@ -93,12 +93,15 @@ def checkin(
     db: DB,
     now: Now,
     settings: SettingsDep,
-    user: ApiUser,
+    token: ApiToken,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """A safety manager's confirming scan. A refusal answers problem+json with its stable
     `code` after the refused scan has been recorded. A retry with the same `Idempotency-Key`
     gets the first answer again."""
+    # Signed in here, not by a dependency: the busiest write saves a thread-pool hop and,
+    # on PostgreSQL, a second connection (api_user_for_write).
+    user = api_user_for_write(request, db, token=token, now=now, settings=settings)
     result = service.scan_pass(
         db,
         actor=user,

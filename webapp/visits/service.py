@@ -23,7 +23,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    insert,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from webapp import idempotency
@@ -50,8 +62,7 @@ from webapp.enums import (
 from webapp.errors import DomainError, FieldError, forbidden, not_found, validation_error
 from webapp.items import service as items_service
 from webapp.items.models import InspectionItem
-from webapp.plans.caps import load_caps
-from webapp.plans.models import PlanEntry
+from webapp.plans.models import PlanEntry, VisitCap
 from webapp.rules import core as rules
 from webapp.rules import history
 from webapp.supervision import flags as flags_service
@@ -236,6 +247,59 @@ def _ancestors_statement() -> Select[int | None]:
 # Built once: building the recursive statement costs more than running it (every
 # confirmation asks).
 _ANCESTORS = _ancestors_statement()
+
+
+def _ancestors_and_caps_statement() -> CompoundSelect[Any]:
+    """`_ancestors_statement`'s rows (agency id, NULL, NULL, NULL), then the caps of one
+    class and grade and the supervisory cap (NULL, class, grade, cap): what the rules over
+    an enterprise's visits read besides the visits, in one round trip."""
+    up = (
+        select(Agency.parent_id.label("id"))
+        .where(Agency.id == bindparam("agency_id"))
+        .cte("up", recursive=True)
+    )
+    up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))  # see above
+    text, number = String(), Integer()
+    klass, grade = SUPERVISORY_CAP
+    return union_all(
+        select(up.c.id, null().cast(text), null().cast(text), null().cast(number)),
+        select(
+            null().cast(number),
+            VisitCap.enterprise_class,
+            VisitCap.risk_grade,
+            VisitCap.max_per_year,
+        ).where(
+            or_(
+                and_(
+                    VisitCap.enterprise_class == bindparam("klass"),
+                    VisitCap.risk_grade == bindparam("grade"),
+                ),
+                and_(VisitCap.enterprise_class == klass, VisitCap.risk_grade == grade),
+            )
+        ),
+    )
+
+
+_ANCESTORS_AND_CAPS = _ancestors_and_caps_statement()
+
+
+def ancestors_and_caps(
+    session: Session, agency_id: int, enterprise_class: str, risk_grade: str
+) -> tuple[set[int], int | None, int | None]:
+    """`agency_ancestors(agency_id)`, and `load_caps()`'s caps of (class, grade) and of
+    SUPERVISORY_CAP, in one statement: the agencies above, the cap, the supervisory cap."""
+    rows = plain_reads(session).execute(
+        _ANCESTORS_AND_CAPS,
+        {"agency_id": agency_id, "klass": enterprise_class, "grade": risk_grade},
+    )
+    ancestors: set[int] = set()
+    caps: dict[tuple[str, str], int] = {}
+    for aid, klass, grade, cap in rows:
+        if klass is not None:
+            caps[klass, grade] = cap
+        elif aid is not None:
+            ancestors.add(aid)
+    return ancestors, caps.get((enterprise_class, risk_grade)), caps.get(SUPERVISORY_CAP)
 
 
 # The enterprise's visits of a year as the rules see them (`year_facts`), read as plain rows
@@ -442,7 +506,9 @@ def enterprise_facts(
     own_agency_id: int | None = None,
     with_entries: bool = True,
 ) -> EnterpriseFacts:
-    ancestors = agency_ancestors(session, enterprise.agency_id)
+    ancestors, cap, supervisory_cap = ancestors_and_caps(
+        session, enterprise.agency_id, enterprise.enterprise_class.value, enterprise.risk_grade
+    )
     others = year_facts(
         session,
         enterprise_id=enterprise.id,
@@ -463,12 +529,11 @@ def enterprise_facts(
             for eid, aid, name, m in found
             if aid != own_agency_id
         ]
-    caps = load_caps(session)  # the caps table the admin edits
     return EnterpriseFacts(
         others=others,
         entries=entries,
-        cap=caps.get((enterprise.enterprise_class.value, enterprise.risk_grade)),
-        supervisory_cap=caps.get(SUPERVISORY_CAP),
+        cap=cap,  # the caps table the admin edits
+        supervisory_cap=supervisory_cap,
         ancestors=ancestors,
     )
 
