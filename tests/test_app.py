@@ -36,6 +36,29 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
     assert response.headers["x-request-id"]
 
 
+def test_the_headers_and_the_request_id_on_errors_and_static_files(client: TestClient) -> None:
+    """The per-request middleware's work on answers other than a page: an API error (its
+    body quotes the answer's request id, in the reader's language), a refused sign-in and a
+    static file (which keeps its own caching)."""
+    missing = client.get("/api/v1/no-such-thing", headers={"Accept-Language": "en"})
+    unsigned = client.post("/api/v1/checkins", json={"pass": "x"})
+    asset = client.get("/static/app.css")
+    for response in (missing, unsigned, asset):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert len(response.headers["x-request-id"]) == 16
+    assert missing.json()["request_id"] == missing.headers["x-request-id"]
+    assert missing.headers["content-language"] == "en"
+    assert missing.headers["cache-control"] == "no-store"
+    assert unsigned.status_code == 401
+    assert unsigned.json()["code"] == "not_authenticated"
+    assert unsigned.json()["request_id"] == unsigned.headers["x-request-id"]
+    assert asset.status_code == 200
+    assert asset.headers["cache-control"] != "no-store"
+    assert missing.headers["x-request-id"] != unsigned.headers["x-request-id"]
+
+
 def test_api_errors_are_problem_details(client: TestClient) -> None:
     response = client.get("/api/v1/no-such-thing")
     assert response.status_code == 404

@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp import static_files
 from webapp.auth.deps import SAFE_METHODS, LoginRequired, login_url
@@ -208,29 +209,50 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_page(request, 500, "internal_error", message)
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def per_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request.state.request_id = secrets.token_hex(8)
-        request.state.lang = negotiate_lang(request)
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class PerRequest:
+    """Every HTTP request: its id and language in `request.state`, the reader's zone for
+    server-made messages, and the security and language headers on its answer.
+
+    Plain ASGI, not `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs the app
+    in a task of its own and streams the answer through memory channels, which cost about
+    0.4 ms of a worker's CPU on every request (measured on the floor of `make bench`)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.strict_transport = settings.cookie_secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)  # its state is the scope's: the app's requests see it
+        request_id = request.state.request_id = secrets.token_hex(8)
+        lang = request.state.lang = negotiate_lang(request)
         # Times in server-made messages are shown in the reader's zone (web.translate).
         READER_ZONE.set(display_zone_name(request))
-        response = await call_next(request)
-        response.headers["X-Request-Id"] = request.state.request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        )
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if settings.cookie_secure:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        # Static files set their own (webapp/static_files.py: a year for versioned URLs).
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["Content-Language"] = request.state.lang.replace("_", "-")
-        return response
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Content-Security-Policy"] = _CSP
+                headers["Referrer-Policy"] = "no-referrer"
+                if self.strict_transport:
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+                # Static files set their own (webapp/static_files.py: a year for versioned
+                # URLs).
+                headers.setdefault("Cache-Control", "no-store")
+                headers["Content-Language"] = lang.replace("_", "-")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class WriteAdmission:
@@ -364,7 +386,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.languages = LANGUAGES
 
-    _install_middleware(app, settings)
+    app.add_middleware(PerRequest, settings=settings)
     if engine.dialect.name == "sqlite":
         app.add_middleware(WriteAdmission, limit=SQLITE_WRITES_IN_PROGRESS)
     _install_error_handlers(app)
