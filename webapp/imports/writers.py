@@ -541,8 +541,10 @@ class _PlanWriter(Writer):
             table_of(PlanEntry),
             {
                 "plan_id": list(map(plan_ids.__getitem__, months)),
-                # The ids the snapshot read ("ent:" + credit code), looked up by C loops.
-                "enterprise_id": list(map(snap.__getitem__, map("ent:{}".format, codes))),
+                # The ids the check stored (the apply's snapshot found them unchanged), or
+                # the ones it read ("ent:" + credit code), looked up by C loops.
+                "enterprise_id": columns.get("enterprise_id")
+                or list(map(snap.__getitem__, map("ent:{}".format, codes))),
                 "month": months,
                 "note": columns.get("note") or [""] * count,
                 "id": ids,
@@ -551,7 +553,9 @@ class _PlanWriter(Writer):
         )
         # Each entry's id once per item it lists, beside the items' ids.
         entry_ids = list(chain.from_iterable(map(repeat, ids, map(len, items))))
-        item_ids = list(map(snap.__getitem__, map("item:{}".format, chain.from_iterable(items))))
+        # Each distinct item's id once (a plan lists a few items on every row).
+        item_of = {code: snap[f"item:{code}"] for code in set(chain.from_iterable(items))}
+        item_ids = list(map(item_of.__getitem__, chain.from_iterable(items)))
         insert_columns(
             self.session, plan_entry_items, {"plan_entry_id": entry_ids, "item_id": item_ids}
         )
