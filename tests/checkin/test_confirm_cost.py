@@ -184,3 +184,39 @@ def test_a_revoked_or_expired_token_still_refuses_a_confirmation(
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
     assert _last_seen(db, headers) < clock.now() - timedelta(hours=1)
+
+
+def test_a_confirmation_without_a_valid_token_writes_nothing_and_the_next_one_works(
+    client: TestClient, db: Session, world: World, clock: FixedClock, settings: Settings
+) -> None:
+    """The endpoint signs its caller in itself (on PostgreSQL inside the transaction the
+    confirmation then uses): a missing, malformed, unknown or signed-out token is 401
+    before any scan is stored, the visit stays registered, and the same process confirms
+    with a good token right after (nothing of the refused lookup is left open)."""
+    from webapp.checkin.models import Scan
+    from webapp.enums import VisitStatus
+    from webapp.visits.models import Visit
+
+    visit = make_visit(db, world, now=clock.now())
+    body = {"pass": url_of(visit, now=clock.now(), settings=settings)}
+    signed_out = api_token(client, "manager1")
+    assert client.post("/api/v1/auth/logout", headers=signed_out).status_code in (200, 204)
+    for headers in (
+        {},
+        {"Authorization": "Basic bWFuYWdlcjE6eA=="},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer no-such-token"},
+        signed_out,
+    ):
+        response = client.post("/api/v1/checkins", headers=headers, json=body)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.json()["code"] == "not_authenticated"
+    # No token at all: refused before the body is even looked at.
+    assert client.post("/api/v1/checkins", json={"no": "pass"}).status_code == 401
+    db.rollback()
+    assert db.scalar(select(Scan.id).where(Scan.visit_id == visit.id)) is None
+
+    response = client.post("/api/v1/checkins", headers=api_token(client, "manager1"), json=body)
+    assert response.status_code == 201, response.text
+    db.rollback()
+    assert db.scalar(select(Visit.status).where(Visit.id == visit.id)) == VisitStatus.confirmed
