@@ -364,12 +364,14 @@ def _xlsx_read_alone(xlsx: bytes) -> tuple[float, float]:
         workbook.get_sheet_by_index(0).to_python(skip_empty_area=False)
         workbook.close()
 
+    enabled = gc.isenabled()
     gc.disable()  # as the import reads (service._bulk)
     try:
         read = min(_timed(lambda: readers.read_sheet(xlsx, "e.xlsx"))[0] for _ in range(REPEAT))
         alone = min(_timed(calamine)[0] for _ in range(REPEAT))
     finally:
-        gc.enable()
+        if enabled:
+            gc.enable()
     return read / ENTERPRISES * 1e6, alone / ENTERPRISES * 1e6
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -163,3 +164,28 @@ def test_the_server_entry_point_freezes_what_it_built_at_start(tmp_path: object)
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) > 10_000
+
+
+def test_an_unexpected_error_answers_500_with_the_headers_and_its_request_id(
+    app: FastAPI,
+) -> None:
+    """A 500 is answered outside the middleware (Starlette's outermost layer): the error
+    handler sets the same headers, and the body quotes the answer's request id."""
+
+    def boom() -> None:
+        raise RuntimeError("a detail the user must not see")
+
+    app.add_api_route("/api/v1/test-unexpected", boom)
+    app.add_api_route("/test-unexpected", boom)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        api = client.get("/api/v1/test-unexpected", headers={"Accept-Language": "en"})
+        page = client.get("/test-unexpected", headers={"Accept-Language": "en"})
+    for response in (api, page):
+        assert response.status_code == 500
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-language"] == "en"
+        assert response.headers["x-request-id"] in response.text
+        assert "must not see" not in response.text
+    assert api.json()["code"] == "internal_error"

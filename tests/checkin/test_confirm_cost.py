@@ -211,8 +211,11 @@ def test_a_confirmation_without_a_valid_token_writes_nothing_and_the_next_one_wo
         response = client.post("/api/v1/checkins", headers=headers, json=body)
         assert response.status_code == 401, (headers, response.text)
         assert response.json()["code"] == "not_authenticated"
-    # No token at all: refused before the body is even looked at.
+    # No token at all: refused before the body is even looked at. A token that is no
+    # longer valid is looked up after the body is read: a malformed body is then 422.
     assert client.post("/api/v1/checkins", json={"no": "pass"}).status_code == 401
+    malformed = client.post("/api/v1/checkins", headers=signed_out, json={"no": "pass"})
+    assert malformed.status_code == 422
     db.rollback()
     assert db.scalar(select(Scan.id).where(Scan.visit_id == visit.id)) is None
 

@@ -528,3 +528,21 @@ def test_ancestors_and_caps_read_what_the_two_reads_give(
         None,
     )
     db.rollback()
+
+
+def test_a_corrupt_cycle_of_parents_ends_both_reads(
+    db: Session, world: World, now: datetime
+) -> None:
+    """Two agencies each other's parent (a damaged table; no screen makes one): the walk up
+    ends (UNION, not UNION ALL), with the same answer by either read."""
+    from sqlalchemy import update
+
+    first = make_agency(db, level=AgencyLevel.town, parent=world.county, now=now)
+    second = make_agency(db, level=AgencyLevel.town, parent=first, now=now)
+    db.commit()
+    # Past the ORM: its hooks would rebuild the report's agency closure from the cycle.
+    db.connection().execute(update(Agency).where(Agency.id == first.id).values(parent_id=second.id))
+    assert agency_ancestors(db, first.id) == {first.id, second.id}
+    ancestors, _, _ = service.ancestors_and_caps(db, first.id, "other", "2")
+    assert ancestors == {first.id, second.id}
+    db.rollback()

@@ -3,6 +3,7 @@ confirmed visits. The same services as the pages."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -102,15 +103,23 @@ def checkin(
     # Signed in here, not by a dependency: the busiest write saves a thread-pool hop and,
     # on PostgreSQL, a second connection (api_user_for_write).
     user = api_user_for_write(request, db, token=token, now=now, settings=settings)
-    result = service.scan_pass(
-        db,
-        actor=user,
-        presented=body.pass_,
-        device_time=service.as_aware(body.device_time, settings),
-        now=now,
-        settings=settings,
-        idempotency_key=idempotency_key,
-    )
+    try:
+        result = service.scan_pass(
+            db,
+            actor=user,
+            presented=body.pass_,
+            device_time=service.as_aware(body.device_time, settings),
+            now=now,
+            settings=settings,
+            idempotency_key=idempotency_key,
+        )
+    except Exception:
+        # A refusal before anything is stored (not a manager, a bad key) leaves the sign-in's
+        # transaction open on PostgreSQL: ended here, not by the session's close on the
+        # event loop. (If the database is gone, the rollback's own error must not hide this.)
+        with contextlib.suppress(Exception):
+            db.rollback()
+        raise
     if result.reason_code is not None:
         raise DomainError(result.reason_code, result.message, **result.params)
     assert result.visit is not None

@@ -541,8 +541,10 @@ class _PlanWriter(Writer):
             table_of(PlanEntry),
             {
                 "plan_id": list(map(plan_ids.__getitem__, months)),
-                # The ids the check stored (the apply's snapshot found them unchanged), or
-                # the ones it read ("ent:" + credit code), looked up by C loops.
+                # The ids the check stored, or the ones the snapshot read ("ent:" + credit
+                # code), looked up by C loops. The same either way: the snapshot's hash,
+                # compared before any write, covers every "ent:" id, so a batch whose stored
+                # ids no longer hold is refused as stale before it gets here.
                 "enterprise_id": columns.get("enterprise_id")
                 or list(map(snap.__getitem__, map("ent:{}".format, codes))),
                 "month": months,

@@ -233,15 +233,20 @@ def _year_bounds(value: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _ancestors_statement() -> Select[int | None]:
+def _ancestors_up() -> Any:
+    """The chain above the agency `:agency_id` (its parent, the parent's parent, ..., and a
+    NULL for the top's parent), as a recursive CTE."""
     up = (
         select(Agency.parent_id.label("id"))
         .where(Agency.id == bindparam("agency_id"))
         .cte("up", recursive=True)
     )
     # UNION, not UNION ALL: a (corrupt) cycle ends instead of looping.
-    up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
-    return select(up.c.id)
+    return up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
+
+
+def _ancestors_statement() -> Select[int | None]:
+    return select(_ancestors_up().c.id)
 
 
 # Built once: building the recursive statement costs more than running it (every
@@ -253,12 +258,7 @@ def _ancestors_and_caps_statement() -> CompoundSelect[Any]:
     """`_ancestors_statement`'s rows (agency id, NULL, NULL, NULL), then the caps of one
     class and grade and the supervisory cap (NULL, class, grade, cap): what the rules over
     an enterprise's visits read besides the visits, in one round trip."""
-    up = (
-        select(Agency.parent_id.label("id"))
-        .where(Agency.id == bindparam("agency_id"))
-        .cte("up", recursive=True)
-    )
-    up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))  # see above
+    up = _ancestors_up()
     text, number = String(), Integer()
     klass, grade = SUPERVISORY_CAP
     return union_all(
