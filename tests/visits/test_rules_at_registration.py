@@ -28,7 +28,6 @@ from webapp.agencies.models import Agency, Credential
 from webapp.enums import AgencyLevel, ExtraReason, FlagKind, Role
 from webapp.visits import service
 from webapp.visits.models import Visit
-from webapp.visits.service import agency_ancestors
 
 HTMX = {"HX-Request": "true"}
 
@@ -478,6 +477,21 @@ def test_the_card_of_a_registered_visit_shows_the_merge_warning(
     assert "Join this visit" in page.text  # theirs can still be joined
 
 
+def agency_ancestors(db: Session, agency_id: int) -> set[int]:
+    """The agencies above, as the rules read them (with any class and grade's caps)."""
+    return service.ancestors_and_caps(db, agency_id, "other", "2")[0]
+
+
+def _chain(parents: dict[int, int | None], agency_id: int) -> set[int]:
+    """The agencies above, walked in Python (the reference)."""
+    expected: set[int] = set()
+    current = parents[agency_id]
+    while current is not None:
+        expected.add(current)
+        current = parents[current]
+    return expected
+
+
 def test_agency_ancestors_walk_up_the_chain_only(db: Session, world: World, now: datetime) -> None:
     """An agency's ancestors are its parent, the parent's parent ..., nothing beside them."""
     town = make_agency(db, level=AgencyLevel.town, parent=world.county, now=now)
@@ -485,20 +499,15 @@ def test_agency_ancestors_walk_up_the_chain_only(db: Session, world: World, now:
     db.commit()
     parents = {a.id: a.parent_id for a in db.scalars(select(Agency))}
     for agency_id in parents:
-        expected: set[int] = set()
-        current = parents[agency_id]
-        while current is not None:
-            expected.add(current)
-            current = parents[current]
-        assert agency_ancestors(db, agency_id) == expected
+        assert agency_ancestors(db, agency_id) == _chain(parents, agency_id)
     assert any(len(agency_ancestors(db, a)) >= 2 for a in parents)
 
 
 def test_ancestors_and_caps_read_what_the_two_reads_give(
     db: Session, world: World, now: datetime
 ) -> None:
-    """One statement for the agencies above and two caps: the same as `agency_ancestors`
-    and `load_caps` for every agency and every row of the caps table, a missing cap too."""
+    """One statement for the agencies above and two caps: the chain walked in Python and
+    `load_caps` for every agency and every row of the caps table, a missing cap too."""
     from webapp.plans.caps import load_caps
     from webapp.plans.models import VisitCap
 
@@ -508,11 +517,12 @@ def test_ancestors_and_caps_read_what_the_two_reads_give(
     caps = load_caps(db)
     supervisory = caps[service.SUPERVISORY_CAP]
     keys = [*caps, ("other", "no such grade")]
-    agencies = list(db.scalars(select(Agency.id)))
+    parents = {a.id: a.parent_id for a in db.scalars(select(Agency))}
+    agencies = list(parents)
     for agency_id in agencies:
         for klass, grade in keys:
             assert service.ancestors_and_caps(db, agency_id, klass, grade) == (
-                agency_ancestors(db, agency_id),
+                _chain(parents, agency_id),
                 caps.get((klass, grade)),
                 supervisory,
             )
@@ -523,7 +533,7 @@ def test_ancestors_and_caps_read_what_the_two_reads_give(
         )
     )
     assert service.ancestors_and_caps(db, agencies[0], "other", "2") == (
-        agency_ancestors(db, agencies[0]),
+        _chain(parents, agencies[0]),
         caps[("other", "2")],
         None,
     )
@@ -534,7 +544,7 @@ def test_a_corrupt_cycle_of_parents_ends_both_reads(
     db: Session, world: World, now: datetime
 ) -> None:
     """Two agencies each other's parent (a damaged table; no screen makes one): the walk up
-    ends (UNION, not UNION ALL), with the same answer by either read."""
+    ends (UNION, not UNION ALL), whatever class and grade are asked about."""
     from sqlalchemy import update
 
     first = make_agency(db, level=AgencyLevel.town, parent=world.county, now=now)
@@ -543,6 +553,6 @@ def test_a_corrupt_cycle_of_parents_ends_both_reads(
     # Past the ORM: its hooks would rebuild the report's agency closure from the cycle.
     db.connection().execute(update(Agency).where(Agency.id == first.id).values(parent_id=second.id))
     assert agency_ancestors(db, first.id) == {first.id, second.id}
-    ancestors, _, _ = service.ancestors_and_caps(db, first.id, "other", "2")
+    ancestors, _, _ = service.ancestors_and_caps(db, first.id, "coal_mine", "A")
     assert ancestors == {first.id, second.id}
     db.rollback()

@@ -143,7 +143,9 @@ def test_year_facts_equal_the_facts_of_loaded_visits(
         ),
     ]
     db.commit()
-    ancestors = service.agency_ancestors(db, ent.agency_id)
+    ancestors, _, _ = service.ancestors_and_caps(
+        db, ent.agency_id, ent.enterprise_class.value, ent.risk_grade
+    )
     cases = [
         (STATUSES, None, None, ancestors),
         (STATUSES, made[0].id, world.other_county.id, ancestors),

@@ -26,7 +26,6 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Integer,
-    Select,
     String,
     and_,
     bindparam,
@@ -233,32 +232,19 @@ def _year_bounds(value: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _ancestors_up() -> Any:
-    """The chain above the agency `:agency_id` (its parent, the parent's parent, ..., and a
-    NULL for the top's parent), as a recursive CTE."""
+def _ancestors_and_caps_statement() -> CompoundSelect[Any]:
+    """The agencies above `:agency_id` (its parent, the parent's parent, ...: agency id,
+    NULL, NULL, NULL; a NULL id for the top's parent), then the caps of one class and grade
+    and the supervisory cap (NULL, class, grade, cap): what the rules over an enterprise's
+    visits read besides the visits, in one round trip. Built once: building the recursive
+    statement costs more than running it (every registration and confirmation asks)."""
     up = (
         select(Agency.parent_id.label("id"))
         .where(Agency.id == bindparam("agency_id"))
         .cte("up", recursive=True)
     )
     # UNION, not UNION ALL: a (corrupt) cycle ends instead of looping.
-    return up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
-
-
-def _ancestors_statement() -> Select[int | None]:
-    return select(_ancestors_up().c.id)
-
-
-# Built once: building the recursive statement costs more than running it (every
-# confirmation asks).
-_ANCESTORS = _ancestors_statement()
-
-
-def _ancestors_and_caps_statement() -> CompoundSelect[Any]:
-    """`_ancestors_statement`'s rows (agency id, NULL, NULL, NULL), then the caps of one
-    class and grade and the supervisory cap (NULL, class, grade, cap): what the rules over
-    an enterprise's visits read besides the visits, in one round trip."""
-    up = _ancestors_up()
+    up = up.union(select(Agency.parent_id).where(Agency.id == up.c.id))
     text, number = String(), Integer()
     klass, grade = SUPERVISORY_CAP
     return union_all(
@@ -286,8 +272,9 @@ _ANCESTORS_AND_CAPS = _ancestors_and_caps_statement()
 def ancestors_and_caps(
     session: Session, agency_id: int, enterprise_class: str, risk_grade: str
 ) -> tuple[set[int], int | None, int | None]:
-    """`agency_ancestors(agency_id)`, and `load_caps()`'s caps of (class, grade) and of
-    SUPERVISORY_CAP, in one statement: the agencies above, the cap, the supervisory cap."""
+    """The agencies above `agency_id` (a province has thousands of agencies; the chain is a
+    few), and `load_caps()`'s caps of (class, grade) and of SUPERVISORY_CAP, in one
+    statement: the agencies above, the cap, the supervisory cap."""
     rows = plain_reads(session).execute(
         _ANCESTORS_AND_CAPS,
         {"agency_id": agency_id, "klass": enterprise_class, "grade": risk_grade},
@@ -393,13 +380,6 @@ def year_facts(
             )
         )
     return facts
-
-
-def agency_ancestors(session: Session, agency_id: int) -> set[int]:
-    """The agencies above `agency_id` (its parent, the parent's parent, ...): one recursive
-    query up the chain (a province has thousands of agencies; the chain is a few)."""
-    found = plain_reads(session).execute(_ANCESTORS, {"agency_id": agency_id}).scalars()
-    return {aid for aid in found if aid is not None}
 
 
 def _case_driven(plan_entry_id: int | None, extra_reason: ExtraReason | None) -> bool:
