@@ -6,12 +6,15 @@ data or plans."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
+import zlib
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -49,12 +52,27 @@ def test_the_payload_is_packed_and_compressed_and_applies(
     monkeypatch.setattr(service, "COMPRESS_FROM", 0)  # any payload: compressed
     rows = enterprise_rows(world.county.code, 3)
     batch = _check(db, world, csv_bytes(rows), now)
-    assert batch.payload.startswith("zlib:")
+    assert batch.payload.startswith("zstd:")
     payload = service.load_payload(batch.payload)
     assert payload["version"] == 3
     assert "rows" not in payload  # by column: no dict per row
     assert payload["columns"][payload["keys"].index("uscc")] == [r[0] for r in rows[1:]]
     assert [r["uscc"] for r in service.unpack_rows(payload)] == [r[0] for r in rows[1:]]
+    assert [s.key for s in service.report(db, batch).added] == [r[0] for r in rows[1:]]
+    before = _count(db)
+    service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
+    assert _count(db) == before + 3
+
+
+def test_a_batch_compressed_by_zlib_before_still_applies(
+    db: Session, world: World, now: datetime
+) -> None:
+    """Batches checked before 2026-12-02 compressed their payload with zlib: still read."""
+    rows = enterprise_rows(world.county.code, 3)
+    batch = _check(db, world, csv_bytes(rows), now)
+    encoded = orjson.dumps(service.load_payload(batch.payload))
+    batch.payload = "zlib:" + base64.b64encode(zlib.compress(encoded, 1)).decode("ascii")
+    db.commit()
     assert [s.key for s in service.report(db, batch).added] == [r[0] for r in rows[1:]]
     before = _count(db)
     service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)

@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import zstandard
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, defer
 
@@ -140,15 +141,20 @@ def _hash(data: Any) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-# A payload this long (in UTF-8 bytes) or longer is stored compressed (zlib, then base64
-# for the text column): SQLite rewrites a row whole when one of its columns changes, and a
-# batch's row is updated twice as it is applied (validated -> applying -> applied). Level 1
-# pays: 10,000 enterprises' three commits take 1.5 µs a row with it, 3.7-4.3 without.
+# A payload this long (in UTF-8 bytes) or longer is stored compressed (Zstandard, then
+# base64 for the text column): SQLite rewrites a row whole when one of its columns changes,
+# and a batch's row is updated twice as it is applied (validated -> applying -> applied).
+# 10,000 enterprises' three commits take 1.5 µs a row compressed, 3.7-4.3 without. Level 1
+# of Zstandard against zlib's level 1 (which batches checked before 2026-12-02 used, still
+# read): a third smaller, compressed 5x and decompressed 4x faster (1.2 MB of JSON: 0.09
+# against 0.45 µs a row, 0.04 against 0.15).
 COMPRESS_FROM = 64 * 1024
 # A checked batch's payload: 3 stores its rows by column when they share their keys, else
 # packed (`pack_rows`); 2 always packed them; 1 stored a dict per row. All three load.
 PAYLOAD_VERSION = 3
-_COMPRESSED = "zlib:"
+_ZSTD = "zstd:"
+_ZLIB = "zlib:"
+_ZSTD_LEVEL = 1
 
 
 def store_payload(data: dict[str, Any]) -> str:
@@ -158,17 +164,21 @@ def store_payload(data: dict[str, Any]) -> str:
     encoded = orjson.dumps(data)
     if len(encoded) < COMPRESS_FROM:
         return encoded.decode()
-    return _COMPRESSED + base64.b64encode(zlib.compress(encoded, 1)).decode("ascii")
+    compressed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(encoded)
+    return _ZSTD + base64.b64encode(compressed).decode("ascii")
 
 
 def load_payload(stored: str) -> dict[str, Any]:
-    """The payload stored by `store_payload` (or an older batch's plain JSON)."""
-    if stored.startswith(_COMPRESSED):
-        loaded: dict[str, Any] = orjson.loads(
-            zlib.decompress(base64.b64decode(stored[len(_COMPRESSED) :]))
-        )
-        return loaded
-    loaded = orjson.loads(stored or "{}")
+    """The payload stored by `store_payload` (or an older batch's: zlib, or plain JSON)."""
+    raw: bytes | str
+    if stored.startswith(_ZSTD):
+        # The frame records its size: decompressed in one allocation.
+        raw = zstandard.ZstdDecompressor().decompress(base64.b64decode(stored[len(_ZSTD) :]))
+    elif stored.startswith(_ZLIB):
+        raw = zlib.decompress(base64.b64decode(stored[len(_ZLIB) :]))
+    else:
+        raw = stored or "{}"
+    loaded: dict[str, Any] = orjson.loads(raw)
     return loaded
 
 
