@@ -107,6 +107,7 @@ def test_import_bench_runs_on_the_test_engine(
     assert all(rate > 0 and floor > 0 for _, rate, floor in rates)
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "(0 added, 0 changed)" in out
+    assert "against a floor that reads the file too" in out
 
 
 def test_confirm_bench_alternates_floor_and_confirmations(
