@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any, TypeVarTuple
+from typing import Any, NamedTuple, TypeVarTuple
 
 import orjson
 from sqlalchemy import (
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    TextClause,
     and_,
     bindparam,
     func,
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from webapp.agencies.models import Agency, Credential, Inspector
-from webapp.db import among, among_param
+from webapp.db import among, among_param, plain_reads
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, PlanKind
 from webapp.imports.kinds import Context, KindSpec, Row
@@ -64,13 +65,21 @@ def batches(session: Session, values: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 def select_among(
-    session: Session, stmt: Select[*_Ts], column: Any, values: Iterable[Any]
+    session: Session,
+    stmt: Select[*_Ts],
+    column: Any,
+    values: Iterable[Any],
+    *,
+    joined: bool = True,
 ) -> list[Row_[*_Ts]]:
     """The rows of `stmt` whose `column` is among `values`, as `among` and `batches` query
     them, but with the list as one parameter (an array on PostgreSQL; one JSON text for
     SQLite's json_each when the values are plain text or whole numbers, else an expanding
     IN per chunk), not a bound value per element to coerce, executed on the session's
-    connection (Core rows fetched all at once, no ORM bookkeeping per row)."""
+    connection (Core rows fetched all at once, no ORM bookkeeping per row). `joined=False`
+    for a statement with an indexed condition of its own: SQLite's json_each as
+    `IN (SELECT value ..)`, which SQLite looks up per row, where a joined json_each may be
+    scanned whole for each row the other index gives."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         listed = list(values)
@@ -94,17 +103,28 @@ def select_among(
                 .alias("among_each")
             )
             distinct = list(dict.fromkeys(listed))
-            return list(
-                connection.execute(
-                    stmt.join(each, column == each.c.value), {"among_json": json.dumps(distinct)}
-                ).all()
+            chosen_stmt = (
+                stmt.join(each, column == each.c.value)
+                if joined
+                else stmt.where(column.in_(select(each.c.value)))
             )
+            return list(connection.execute(chosen_stmt, {"among_json": _json_text(distinct)}).all())
         values = listed
     query = stmt.where(among_param(column, "among_values", connection.dialect.name))
     found: list[Row_[*_Ts]] = []
     for batch in chunks(values):
         found += connection.execute(query, {"among_values": batch}).all()
     return found
+
+
+def _json_text(values: list[Any]) -> str:
+    """A list of text or whole numbers as JSON: by orjson (a tenth of the standard
+    library's time for 5,500 codes), by `json` for what orjson refuses (an integer beyond
+    64 bits, a lone surrogate); SQLite reads the same values from either."""
+    try:
+        return orjson.dumps(values).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(values)
 
 
 def _as_json(column: Any, connection: Connection, values: list[Any]) -> bool:
@@ -116,9 +136,64 @@ def _as_json(column: Any, connection: Connection, values: list[Any]) -> bool:
     return kinds <= {str} or kinds <= {int}
 
 
-def pairs(session: Session, stmt: Select[str, int]) -> dict[str, int]:
-    """code -> id from a two-column query."""
-    return {code: ident for code, ident in session.execute(stmt)}
+# Statements of fixed text, compiled at once: an engine compiles a Core or ORM statement on
+# its first run (0.1-0.4 ms each: a fresh process's import compiled some 20, 4 ms).
+AGENCY_CODES = text("SELECT code, id FROM agencies")
+ITEM_CODES = text("SELECT code, id FROM inspection_items")
+# SQLite: the enterprises of a JSON list of credit codes as one JSON text, an array of
+# [code, id, name] (each row's three together by construction).
+_ENTERPRISES_JSON = text(
+    "SELECT json_group_array(json_array(e.uscc, e.id, e.name)) "
+    "FROM enterprises AS e JOIN json_each(:among_json) AS among_each "
+    "ON e.uscc = among_each.value"
+)
+_ANY_ENTRY = text("SELECT 1 FROM plan_entries WHERE month IN :months LIMIT 1").bindparams(
+    bindparam("months", expanding=True)
+)
+_AGENCY_REF = text("SELECT id, name FROM agencies WHERE id = :agency_id")
+
+
+class AgencyRef(NamedTuple):
+    """What a plan's check uses of its agency."""
+
+    id: int
+    name: str
+
+
+def agency_ref(session: Session, agency_id: int) -> AgencyRef | None:
+    """The agency's id and name (None: no such agency), pending changes flushed first (as
+    the session's `get`, which compiled an ORM statement on a fresh engine's first check)."""
+    found = plain_reads(session).execute(_AGENCY_REF, {"agency_id": agency_id}).first()
+    return None if found is None else AgencyRef(found[0], found[1])
+
+
+def enterprises_by_code(session: Session, codes: list[str]) -> dict[str, tuple[int, str]]:
+    """Credit code -> (id, name) of the enterprises with these (distinct) codes. SQLite
+    gives them as one JSON text that orjson parses: 5,500 rows fetched one by one through
+    the driver and SQLAlchemy's rows took 6.8 ms, the JSON text less (the same values: ids
+    are whole numbers, names text)."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or not codes:
+        rows = select_among(
+            session, select(Enterprise.uscc, Enterprise.id, Enterprise.name), Enterprise.uscc, codes
+        )
+        return {code: (ident, name) for code, ident, name in rows}
+    found = connection.execute(_ENTERPRISES_JSON, {"among_json": _json_text(codes)}).scalar_one()
+    return {code: (ident, name) for code, ident, name in orjson.loads(found)}
+
+
+def months_planned(session: Session, months: Iterable[str]) -> bool:
+    """Whether any agency has a plan entry in one of `months` (pending changes flushed)."""
+    listed = sorted(set(months))
+    if not listed:
+        return False
+    return plain_reads(session).execute(_ANY_ENTRY, {"months": listed}).first() is not None
+
+
+def pairs(session: Session, stmt: Select[str, int] | TextClause) -> dict[str, int]:
+    """code -> id from a two-column query (`AGENCY_CODES`, `ITEM_CODES`), pending changes
+    flushed first (as the session's own execution would)."""
+    return {code: ident for code, ident in plain_reads(session).execute(stmt)}
 
 
 # --- what the database holds now (the "before" of the diff) ------------------------------------
@@ -312,6 +387,22 @@ def holds_enterprises(session: Session, ids: dict[str, int]) -> bool:
     return bool(connection.execute(stmt, params).scalar_one() == len(ids))
 
 
+_AGENCY_PLANS = text(
+    "SELECT id, year, month, title FROM plans WHERE agency_id = :agency_id AND kind = :kind"
+)
+
+
+def agency_plans(
+    session: Session, agency_id: int, kind: PlanKind
+) -> list[tuple[int, int, int | None, str]]:
+    """(id, year, month, title) of the agency's plans of this kind (pending changes
+    flushed, as the session's own query would)."""
+    found = plain_reads(session).execute(
+        _AGENCY_PLANS, {"agency_id": agency_id, "kind": kind.value}
+    )
+    return [(plan_id, year, month, title) for plan_id, year, month, title in found]
+
+
 def _plan_snapshot(
     session: Session,
     kind: PlanKind,
@@ -342,20 +433,21 @@ def _plan_snapshot(
                 session, select(Enterprise.uscc, Enterprise.id), Enterprise.uscc, sorted(codes)
             ):
                 snap[f"ent:{code}"] = ent_id
-        for code, item_id in select_among(
-            session,
-            select(InspectionItem.code, InspectionItem.id),
-            InspectionItem.code,
-            sorted(item_codes),
-        ):
-            snap[f"item:{code}"] = item_id
-    for plan in session.scalars(select(Plan).where(Plan.agency_id == agency_id, Plan.kind == kind)):
-        key = f"{plan.year:04d}" if kind == PlanKind.annual else f"{plan.year:04d}-{plan.month:02d}"
-        snap[f"plan:{key}"] = plan.id
+        # The whole item list (the statement the check ran: compiled already; a list of
+        # tens to hundreds), the rows' codes kept: as looking only those up.
+        item_ids = pairs(session, ITEM_CODES)
+        for code in item_codes:
+            if code in item_ids:
+                snap[f"item:{code}"] = item_ids[code]
+    for plan_id, year, number, _ in agency_plans(session, agency_id, kind):
+        key = f"{year:04d}" if kind == PlanKind.annual else f"{year:04d}-{number:02d}"
+        snap[f"plan:{key}"] = plan_id
     months = sorted(set(columns["month"]))
     wanted = codes
     entries: dict[int, dict[str, Any]] = {}
-    for batch in batches(session, months):
+    # A month nobody planned yet (the usual monthly plan) has none of the agency's entries:
+    # one probe instead of the join (and its compiling).
+    for batch in batches(session, months) if months_planned(session, months) else []:
         for entry_id, code, month, note in session.execute(
             select(PlanEntry.id, Enterprise.uscc, PlanEntry.month, PlanEntry.note)
             .join(Plan, Plan.id == PlanEntry.plan_id)

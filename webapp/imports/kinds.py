@@ -45,6 +45,9 @@ class Context:
     agencies: dict[str, int] = field(default_factory=dict)  # code -> id
     items: dict[str, int] = field(default_factory=dict)  # code -> id
     enterprises: dict[str, tuple[int, str]] = field(default_factory=dict)  # uscc -> id, name
+    # The file's credit code column normalised by `uscc.valid_column` (every code valid)
+    # when the service has checked it already, for a `ColumnParser` given that column.
+    codes: list[str] | None = None
 
 
 Parser = Callable[[dict[str, str], Context], tuple[Row | None, list[FieldError]]]
@@ -710,12 +713,19 @@ def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, lis
 
 def plan_columns(cells: dict[str, list[str]], lines: list[int], ctx: Context) -> Packed | None:
     """`parse_plan_row` of every row, a column at a time (None: go row by row)."""
-    codes = uscc_codes.valid_column(cells["uscc"])
-    if codes is None or not set(codes) <= ctx.enterprises.keys():
+    codes = ctx.codes if ctx.codes is not None else uscc_codes.valid_column(cells["uscc"])
+    # ctx.codes: the service's check of this very column (`_context`), one code a cell.
+    assert codes is None or len(codes) == len(cells["uscc"])
+    if codes is None:
+        return None
+    distinct = set(codes)
+    if not distinct <= ctx.enterprises.keys():
         return None
     months = _mapped(cells["month"], lambda raw: parse_month(raw, ctx.year))
-    if months is None or len(set(zip(codes, months, strict=True))) != len(codes):
-        return None  # a bad month, or a (credit code, month) twice: the row path decides
+    if months is None:
+        return None  # a bad month: the row path says which
+    if len(distinct) != len(codes) and len(set(zip(codes, months, strict=True))) != len(codes):
+        return None  # a (credit code, month) twice (codes all distinct: no pair is)
     items = cells.get("items", [""] * len(codes))
     listed = {raw: _item_codes(raw) for raw in set(items)}
     if not all(listed.values()) or not {c for v in listed.values() for c in v} <= ctx.items.keys():

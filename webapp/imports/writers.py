@@ -5,26 +5,29 @@ appended to the chain together. A chunk costs a handful of statements, whatever 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from itertools import chain, repeat
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, text, update
 from sqlalchemy.orm import Session
 
-from webapp.agencies.models import Agency, Credential, Inspector
+from webapp.agencies.models import Credential, Inspector
 from webapp.audit import service as audit
 from webapp.auth.models import User
 from webapp.config import get_settings
+from webapp.db import plain_reads
 from webapp.enterprises.models import Enterprise
 from webapp.enums import CredentialStatus, EnterpriseClass, ImportKind, PlanKind
 from webapp.imports import hygiene
-from webapp.imports.diff import holder_key, pairs, plan_key
+from webapp.imports.diff import AGENCY_CODES, holder_key, pairs, plan_key
 from webapp.imports.kinds import Row, spec_for
 from webapp.imports.models import ImportBatch
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry, VisitCap, plan_entry_items
+from webapp.rules.plan import PlanSlot
 
 Pair = tuple[Row, dict[str, Any]]
 
@@ -149,7 +152,7 @@ class Writer:
         self.snap = snap
         self.actor_id = actor.id if actor else None
         self.now = now
-        self.agencies = pairs(session, select(Agency.code, Agency.id))
+        self.agencies = pairs(session, AGENCY_CODES)
         self._updates: dict[tuple[type[Any], tuple[str, ...]], list[tuple[int, dict[str, Any]]]]
         self._updates = {}
         self._updated: set[tuple[type[Any], int]] = set()
@@ -439,6 +442,10 @@ def plan_title(kind: PlanKind, period: str) -> str:
     return translate(lang, "%(month)s monthly enforcement plan", {"month": period})
 
 
+# Fixed text: compiled at once (see `diff.AGENCY_CODES`).
+_LAST_ENTRY_ID = text("SELECT max(id) FROM plan_entries")
+
+
 class _PlanWriter(Writer):
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
@@ -450,6 +457,14 @@ class _PlanWriter(Writer):
         self.months: set[str] = set()
         self.relink: dict[int, list[str]] = {}  # entry id -> its new item codes
         self._next_entry_id: int | None = None  # SQLite: the id the next new entry takes
+        # SQLite: the entries of each (enterprise, month) of the months counted so far,
+        # the database's (read before this apply writes into a month) and the new ones, so
+        # that `finish` reads no month whole to find the pairs planned twice. Counted here
+        # only under SQLite's write lock (held since `begin_write`): nobody else writes.
+        self._slots: Counter[PlanSlot] | None = None
+        if self.session.get_bind().dialect.name == "sqlite":
+            self._slots = Counter()
+        self._counted: set[str] = set()
 
     def _plan_id(self, month: str) -> int:
         period = plan_key(self.plan_kind, month)
@@ -509,7 +524,7 @@ class _PlanWriter(Writer):
         # The largest is read once (not once a chunk, each an ORM statement with its
         # autoflush): the next chunks take the ids after the previous chunk's.
         if self._next_entry_id is None:
-            top = self.session.scalar(select(func.max(PlanEntry.id)))
+            top = plain_reads(self.session).execute(_LAST_ENTRY_ID).scalar()  # flushed first
             self._next_entry_id = int(top or 0) + 1
         first = self._next_entry_id
         self._next_entry_id = first + n
@@ -535,18 +550,26 @@ class _PlanWriter(Writer):
         count = len(months)
         plan_ids = {month: self._plan_id(month) for month in dict.fromkeys(months)}
         ids = self._new_entry_ids(count)
+        # The ids the check stored, or the ones the snapshot read ("ent:" + credit code),
+        # looked up by C loops. The same either way: the snapshot's hash, compared before
+        # any write, covers every "ent:" id, so a batch whose stored ids no longer hold is
+        # refused as stale before it gets here.
+        enterprise_ids: list[int] = columns.get("enterprise_id") or list(
+            map(snap.__getitem__, map("ent:{}".format, codes))
+        )
+        if self._slots is not None:
+            fresh = [month for month in plan_ids if month not in self._counted]
+            if fresh:  # before the first entry goes into them
+                self._slots.update(hygiene.slot_counts(self.session, fresh))
+                self._counted.update(fresh)
+            self._slots.update(zip(enterprise_ids, months, strict=True))
         # With their ids: no INSERT .. RETURNING (a huge statement per page of rows).
         insert_columns(
             self.session,
             table_of(PlanEntry),
             {
                 "plan_id": list(map(plan_ids.__getitem__, months)),
-                # The ids the check stored, or the ones the snapshot read ("ent:" + credit
-                # code), looked up by C loops. The same either way: the snapshot's hash,
-                # compared before any write, covers every "ent:" id, so a batch whose stored
-                # ids no longer hold is refused as stale before it gets here.
-                "enterprise_id": columns.get("enterprise_id")
-                or list(map(snap.__getitem__, map("ent:{}".format, codes))),
+                "enterprise_id": enterprise_ids,
                 "month": months,
                 "note": columns.get("note") or [""] * count,
                 "id": ids,
@@ -598,8 +621,13 @@ class _PlanWriter(Writer):
         super()._flush_changes()
 
     def finish(self) -> None:
+        slots = self._slots
+        if slots is not None:
+            # The months of changed entries only: nothing was added to them (a change keeps
+            # its entry's enterprise and month), so they are counted as they are.
+            slots.update(hygiene.slot_counts(self.session, self.months - self._counted))
         hygiene.raise_plan_flags(
-            self.session, months=self.months, now=self.now, actor_id=self.actor_id
+            self.session, months=self.months, now=self.now, actor_id=self.actor_id, slots=slots
         )
 
 
