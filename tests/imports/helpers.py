@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 from collections.abc import Sequence
 from datetime import datetime
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from tests.factories import World
 from webapp.agencies.models import Agency
+from webapp.auth.models import User
 from webapp.enterprises import uscc
-from webapp.enums import ImportKind
+from webapp.enums import ImportKind, ImportStatus
+from webapp.errors import DomainError
 from webapp.imports import service
 from webapp.imports.kinds import PLAN_KINDS
 from webapp.imports.models import ImportBatch
@@ -28,6 +32,8 @@ ENTERPRISE_HEADER = [
     "风险等级 / Risk grade",
     "监管机构代码 / Agency code",
 ]
+
+PLAN_HEADER: list[object] = ["统一社会信用代码", "企业名称", "检查月份", "检查事项编码", "备注"]
 
 _rng = random.Random(4242)
 
@@ -102,3 +108,18 @@ def check_rows(
         agency_id=plan_agency,
         year=year,
     )
+
+
+def assert_refused_as_stale(
+    db: Session, batch: ImportBatch, now: datetime, actor: User | None
+) -> None:
+    """Applying `batch` is refused with `import_stale`, and the batch is left failed with
+    that error (the session's objects expired: read again after)."""
+    with pytest.raises(DomainError) as caught:
+        service.apply_batch(db, actor=actor, batch_id=batch.id, now=now)
+    assert caught.value.code == "import_stale"
+    db.expire_all()
+    failed = db.get(ImportBatch, batch.id)
+    assert failed is not None
+    assert failed.status == ImportStatus.failed
+    assert json.loads(failed.error)["code"] == "import_stale"

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tests.factories import World
 from tests.imports.helpers import (
     ENTERPRISE_HEADER,
+    assert_refused_as_stale,
     codes,
     csv_bytes,
     enterprise_rows,
@@ -270,14 +271,7 @@ def test_a_batch_whose_data_moved_since_the_check_is_refused_as_stale(
     ent.name = "Edited meanwhile"
     db.commit()
 
-    with pytest.raises(DomainError) as caught:
-        service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
-    assert caught.value.code == "import_stale"
-    db.expire_all()
-    failed = db.get(ImportBatch, batch.id)
-    assert failed is not None
-    assert failed.status == ImportStatus.failed
-    assert json.loads(failed.error)["code"] == "import_stale"
+    assert_refused_as_stale(db, batch, now, world.admin)
     renamed = db.scalar(select(Enterprise).where(Enterprise.uscc == rows[1][0]))
     assert renamed is not None
     assert renamed.name == "示例企业1有限公司"

@@ -5,19 +5,16 @@ when another one did."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_agency, make_enterprise
-from tests.imports.helpers import codes, csv_bytes, enterprise_rows
+from tests.imports.helpers import assert_refused_as_stale, codes, csv_bytes, enterprise_rows
 from tests.statements import statements
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, ImportStatus
-from webapp.errors import DomainError
 from webapp.imports import service
 from webapp.imports.models import ImportBatch
 
@@ -70,13 +67,7 @@ def test_an_enterprise_of_the_file_added_after_a_first_check_makes_the_batch_sta
 ) -> None:
     batch, code_list = _checked_then_added(db, now, 1)
 
-    with pytest.raises(DomainError) as caught:
-        service.apply_batch(db, actor=None, batch_id=batch.id, now=now)
-    assert caught.value.code == "import_stale"
-    db.expire_all()
-    failed = db.get(ImportBatch, batch.id)
-    assert failed is not None
-    assert json.loads(failed.error)["code"] == "import_stale"
+    assert_refused_as_stale(db, batch, now, None)
     assert db.scalars(select(Enterprise.uscc)).all() == [code_list[1]]
 
 

@@ -16,17 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_enterprise, make_plan_entry
-from tests.imports.helpers import check_rows
+from tests.imports.helpers import PLAN_HEADER, assert_refused_as_stale, check_rows
+from webapp.agencies.models import Agency
 from webapp.enterprises.models import Enterprise
 from webapp.enums import FlagKind, ImportKind, ImportStatus, PlanKind
-from webapp.errors import DomainError
 from webapp.imports import diff, hygiene, service
 from webapp.imports.models import ImportBatch
 from webapp.items.models import InspectionItem
 from webapp.plans.models import Plan, PlanEntry
 from webapp.supervision.models import Flag
-
-HEADER: list[object] = ["统一社会信用代码", "企业名称", "检查月份", "检查事项编码", "备注"]
 
 
 def _check(
@@ -36,7 +34,7 @@ def _check(
     now: datetime,
 ) -> ImportBatch:
     batch = check_rows(
-        db, world, [HEADER, *rows], now, kind=ImportKind.monthly_plan, filename="p.csv"
+        db, world, [PLAN_HEADER, *rows], now, kind=ImportKind.monthly_plan, filename="p.csv"
     )
     assert batch.status == ImportStatus.validated, service.report(db, batch).errors
     return batch
@@ -61,15 +59,30 @@ def _items(db: Session) -> list[InspectionItem]:
     return list(db.scalars(select(InspectionItem).order_by(InspectionItem.code)))
 
 
+def _plan(db: Session, agency: Agency, enterprise: Enterprise, month: str, now: datetime) -> None:
+    """One entry of `agency`'s plan for `month` (the first item), committed."""
+    make_plan_entry(
+        db, agency=agency, enterprise=enterprise, items=_items(db)[:1], month=month, now=now
+    )
+    db.commit()
+
+
 def _refused(db: Session, world: World, batch: ImportBatch, now: datetime) -> None:
-    with pytest.raises(DomainError) as caught:
-        service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
-    assert caught.value.code == "import_stale"
-    db.expire_all()
-    failed = db.get(ImportBatch, batch.id)
-    assert failed is not None
-    assert failed.status == ImportStatus.failed
-    assert json.loads(failed.error)["code"] == "import_stale"
+    assert_refused_as_stale(db, batch, now, world.admin)
+
+
+@pytest.fixture
+def facts_read(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The arguments of every `hygiene.entry_facts` call made during the test."""
+    read: list[dict[str, Any]] = []
+    entry_facts = hygiene.entry_facts
+
+    def spy(session: Session, **kw: Any) -> Any:
+        read.append(kw)
+        return entry_facts(session, **kw)
+
+    monkeypatch.setattr(hygiene, "entry_facts", spy)
+    return read
 
 
 # --- the flags of the months the apply writes ---------------------------------------------------
@@ -132,15 +145,7 @@ def test_the_counts_hold_across_chunks(
     twice = make_enterprise(db, agency=world.county, now=now)
     once = make_enterprise(db, agency=world.county, now=now)
     third = make_enterprise(db, agency=world.county, now=now)
-    make_plan_entry(
-        db,
-        agency=world.other_county,
-        enterprise=third,
-        items=_items(db)[:1],
-        month=world.month,
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.other_county, third, world.month, now)
     rows: list[list[object]] = [
         [twice.uscc, "", "2026-12", "AQ-001", ""],
         [once.uscc, "", "2026-12", "AQ-002", ""],
@@ -171,15 +176,7 @@ def test_a_month_the_file_only_changes_is_checked_for_flags_too(
 ) -> None:
     # The other county plans Alpha in the world's month without any flag raised; the file
     # only changes the county's entry of Alpha there (its items): that month is read too.
-    make_plan_entry(
-        db,
-        agency=world.other_county,
-        enterprise=world.ent_a,
-        items=_items(db)[:1],
-        month=world.month,
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.other_county, world.ent_a, world.month, now)
     assert _flags(db) == []
     batch = _check(db, world, [[world.ent_a.uscc, "", world.month, "AQ-004", ""]], now)
     assert (batch.added, batch.changed) == (0, 1)
@@ -193,16 +190,8 @@ def test_a_month_the_file_only_changes_is_checked_for_flags_too(
 
 
 def test_entries_are_read_for_the_flags_only_when_a_pair_is_shared(
-    db: Session, world: World, now: datetime, monkeypatch: pytest.MonkeyPatch
+    db: Session, world: World, now: datetime, facts_read: list[dict[str, Any]]
 ) -> None:
-    read: list[Any] = []
-    entry_facts = hygiene.entry_facts
-
-    def spy(session: Session, **kw: Any) -> Any:
-        read.append(kw)
-        return entry_facts(session, **kw)
-
-    monkeypatch.setattr(hygiene, "entry_facts", spy)
     lone = make_enterprise(db, agency=world.county, now=now)
     db.commit()
     rows: list[list[object]] = [
@@ -211,7 +200,7 @@ def test_entries_are_read_for_the_flags_only_when_a_pair_is_shared(
     ]
     _apply(db, world, _check(db, world, rows, now), now)
     sqlite = db.get_bind().dialect.name == "sqlite"
-    assert read == ([] if sqlite else [{"months": {"2026-12"}, "shared_only": True}])
+    assert facts_read == ([] if sqlite else [{"months": {"2026-12"}, "shared_only": True}])
     assert _flags(db) == []
 
 
@@ -220,15 +209,7 @@ def test_an_entry_another_agency_adds_after_the_check_is_flagged_at_the_apply(
 ) -> None:
     batch = _check(db, world, [[world.ent_a.uscc, "", "2026-12", "AQ-001", ""]], now)
     assert service.report(db, batch).warnings == []
-    make_plan_entry(
-        db,
-        agency=world.other_county,
-        enterprise=world.ent_a,
-        items=_items(db)[:1],
-        month="2026-12",
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.other_county, world.ent_a, "2026-12", now)
     _apply(db, world, batch, now)  # not the agency's plan: not stale
     assert _flags(db) == sorted(
         [
@@ -242,36 +223,28 @@ def test_an_entry_another_agency_adds_after_the_check_is_flagged_at_the_apply(
 
 
 def test_the_preview_of_an_unplanned_month_sends_no_enterprise_list(
-    db: Session, world: World, now: datetime, monkeypatch: pytest.MonkeyPatch
+    db: Session, world: World, now: datetime, facts_read: list[dict[str, Any]]
 ) -> None:
-    read: list[Any] = []
-    entry_facts = hygiene.entry_facts
-
-    def spy(session: Session, **kw: Any) -> Any:
-        read.append(kw)
-        return entry_facts(session, **kw)
-
-    monkeypatch.setattr(hygiene, "entry_facts", spy)
     # Alpha in two months nobody planned: no finding, nothing read.
     rows: list[list[object]] = [
         [world.ent_a.uscc, "", "2026-12", "AQ-001", ""],
         [world.ent_a.uscc, "", "2027-01", "AQ-001", ""],
     ]
     assert service.report(db, _check(db, world, rows, now)).warnings == []
-    assert read == []
+    assert facts_read == []
     # Alpha twice in one of them: warned (read, as before).
     rows.append([world.ent_a.uscc, "", "2026-12", "AQ-002", ""])
     [(_, params)] = service.report(db, _check(db, world, rows, now)).warnings
     assert (params["enterprise_id"], params["line_numbers"]) == (world.ent_a.id, [2, 4])
     # Beta in the world's month, which the county planned already: read.
-    read.clear()
+    facts_read.clear()
     assert (
         service.report(
             db, _check(db, world, [[world.ent_b.uscc, "", world.month, "AQ-003", ""]], now)
         ).warnings
         == []
     )
-    assert len(read) == 1
+    assert len(facts_read) == 1
 
 
 def test_an_entry_the_agency_adds_to_a_month_unplanned_at_the_check_makes_the_batch_stale(
@@ -290,15 +263,7 @@ def test_an_entry_the_agency_adds_to_a_month_unplanned_at_the_check_makes_the_ba
     )
     db.commit()
     batch = _check(db, world, [[world.ent_a.uscc, "", "2026-12", "AQ-001", ""]], now)
-    make_plan_entry(
-        db,
-        agency=world.county,
-        enterprise=world.ent_a,
-        items=_items(db)[:1],
-        month="2026-12",
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.county, world.ent_a, "2026-12", now)
     _refused(db, world, batch, now)
 
 
@@ -396,15 +361,7 @@ def test_a_lookup_not_joined_gives_the_rows_a_joined_one_gives(
 def test_the_months_slots_are_counted_over_every_agency(
     db: Session, world: World, now: datetime
 ) -> None:
-    make_plan_entry(
-        db,
-        agency=world.other_county,
-        enterprise=world.ent_a,
-        items=_items(db)[:1],
-        month=world.month,
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.other_county, world.ent_a, world.month, now)
     assert hygiene.slot_counts(db, {world.month, "2026-12"}) == Counter(
         {(world.ent_a.id, world.month): 2, (world.ent_b.id, world.month): 1}
     )
@@ -432,14 +389,6 @@ def test_the_preview_leaves_out_the_entries_the_file_replaces(
     ]
     batch = _check(db, world, rows, now)
     assert service.report(db, batch).warnings == []
-    make_plan_entry(
-        db,
-        agency=world.other_county,
-        enterprise=world.ent_b,
-        items=_items(db)[:1],
-        month=world.month,
-        now=now,
-    )
-    db.commit()
+    _plan(db, world.other_county, world.ent_b, world.month, now)
     batch = _check(db, world, rows, now)
     assert len(service.report(db, batch).warnings) == 1  # now beside another agency's

@@ -5,7 +5,6 @@ those (`diff.holds_enterprises`); if not, it reads them as before and the snapsh
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,10 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_enterprise
-from tests.imports.helpers import check_rows, codes
+from tests.imports.helpers import assert_refused_as_stale, check_rows, codes
 from webapp.enterprises.models import Enterprise
 from webapp.enums import ImportKind, ImportStatus
-from webapp.errors import DomainError
 from webapp.imports import diff, service
 from webapp.imports.models import ImportBatch
 from webapp.plans.models import PlanEntry
@@ -51,13 +49,7 @@ def _entries(db: Session) -> int:
 
 def _refused(db: Session, world: World, batch: ImportBatch, now: datetime) -> None:
     before = _entries(db)
-    with pytest.raises(DomainError) as caught:
-        service.apply_batch(db, actor=world.admin, batch_id=batch.id, now=now)
-    db.expire_all()
-    failed = db.get(ImportBatch, batch.id)
-    assert failed is not None
-    assert (caught.value.code, failed.status) == ("import_stale", ImportStatus.failed)
-    assert json.loads(failed.error)["code"] == "import_stale"
+    assert_refused_as_stale(db, batch, now, world.admin)
     assert _entries(db) == before
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, login, make_enterprise
-from tests.imports.helpers import check_rows, csv_bytes
+from tests.imports.helpers import PLAN_HEADER, check_rows, csv_bytes
 from webapp.agencies.models import Agency
 from webapp.audit.models import AuditEvent
 from webapp.enums import FlagKind, ImportKind, ImportStatus, PlanKind
@@ -22,8 +22,6 @@ from webapp.imports.hygiene import raise_plan_flags
 from webapp.imports.models import ImportBatch
 from webapp.plans.models import Plan, PlanEntry
 from webapp.supervision.models import Flag
-
-HEADER: list[object] = ["统一社会信用代码", "企业名称", "检查月份", "检查事项编码", "备注"]
 
 
 def _check(
@@ -65,7 +63,7 @@ def test_a_monthly_plan_is_created_with_its_entries(
     db: Session, world: World, now: datetime
 ) -> None:
     rows: list[list[object]] = [
-        HEADER,
+        PLAN_HEADER,
         [world.ent_a.uscc, "Alpha", "2026-12", "AQ-001;AQ-002", "联合检查"],
         [world.ent_b.uscc, "Beta", "12", "aq-003、AQ-004", ""],
     ]
@@ -104,7 +102,7 @@ def test_changed_items_update_the_entry_and_are_audited(
     db: Session, world: World, now: datetime
 ) -> None:
     # The world's monthly plan for 2026-11 has Alpha with AQ-001 and AQ-002.
-    rows: list[list[object]] = [HEADER, [world.ent_a.uscc, "", "2026-11", "AQ-001;AQ-004", ""]]
+    rows: list[list[object]] = [PLAN_HEADER, [world.ent_a.uscc, "", "2026-11", "AQ-001;AQ-004", ""]]
     batch = _check(db, world, rows, now)
     assert (batch.added, batch.changed) == (0, 1)
     assert service.report(db, batch).changed[0].fields == [
@@ -129,7 +127,7 @@ def test_bad_plan_rows_name_the_item_code_and_the_missing_enterprise(
 
     unknown_code = codes(1)[0]
     rows: list[list[object]] = [
-        HEADER,
+        PLAN_HEADER,
         [world.ent_a.uscc, "", "2026-12", "AQ-001;ZZ-999", ""],
         [unknown_code, "", "2026-12", "AQ-001", ""],
         [world.ent_b.uscc, "", "Dec", "", ""],
@@ -164,7 +162,7 @@ def test_bad_plan_rows_name_the_item_code_and_the_missing_enterprise(
 
 def test_a_row_repeated_exactly_is_an_error(db: Session, world: World, now: datetime) -> None:
     row: list[object] = [world.ent_a.uscc, "", "2026-12", "AQ-001", "x"]
-    batch = _check(db, world, [HEADER, row, list(row)], now)
+    batch = _check(db, world, [PLAN_HEADER, row, list(row)], now)
     assert batch.status == ImportStatus.failed
     [error] = service.report(db, batch).errors
     assert (error.line, error.params) == (3, {"line": 2, "key": f"{world.ent_a.uscc}|2026-12"})
@@ -174,7 +172,7 @@ def test_a_plan_putting_an_enterprise_twice_into_a_month_is_warned_then_flagged(
     db: Session, world: World, now: datetime
 ) -> None:
     rows: list[list[object]] = [
-        HEADER,
+        PLAN_HEADER,
         [world.ent_a.uscc, "", "2026-12", "AQ-001", "安全科"],
         [world.ent_b.uscc, "", "2026-12", "AQ-003", ""],
         [world.ent_a.uscc, "", "2026-12", "AQ-002", "危化科"],
@@ -213,7 +211,7 @@ def test_another_agency_planning_the_same_enterprise_and_month_is_a_merge_candid
     db: Session, world: World, now: datetime
 ) -> None:
     # The county plans Alpha for 2026-11 (the world); the other county now does too.
-    rows: list[list[object]] = [HEADER, [world.ent_a.uscc, "", "2026-11", "AQ-002", ""]]
+    rows: list[list[object]] = [PLAN_HEADER, [world.ent_a.uscc, "", "2026-11", "AQ-002", ""]]
     batch = _check(db, world, rows, now, agency=world.other_county)
     [(message, params)] = service.report(db, batch).warnings
     assert "merge into one joint visit" in message
@@ -234,7 +232,7 @@ def test_an_enterprise_in_one_agencys_plan_only_raises_nothing(
 ) -> None:
     ent = make_enterprise(db, agency=world.county, now=now)
     db.commit()
-    rows: list[list[object]] = [HEADER, [ent.uscc, "", "2026-11", "AQ-001", ""]]
+    rows: list[list[object]] = [PLAN_HEADER, [ent.uscc, "", "2026-11", "AQ-001", ""]]
     batch = _check(db, world, rows, now)
     assert service.report(db, batch).warnings == []
     _apply(db, world, batch, now)
@@ -245,7 +243,7 @@ def test_an_annual_plan_spans_the_months_of_its_year(
     db: Session, world: World, now: datetime
 ) -> None:
     rows: list[list[object]] = [
-        HEADER,
+        PLAN_HEADER,
         [world.ent_a.uscc, "", "2027-03", "AQ-001", ""],
         [world.ent_a.uscc, "", "2027-09", "AQ-002", ""],
         [world.ent_b.uscc, "", "3", "AQ-003", ""],
@@ -259,7 +257,7 @@ def test_an_annual_plan_spans_the_months_of_its_year(
     assert (plan.year, plan.month, plan.agency_id) == (2027, None, world.county.id)
     assert sorted(e.month for e in plan.entries) == ["2027-03", "2027-03", "2027-09"]
     # The monthly plan for the same month refines the annual one: not a duplicate.
-    monthly = _check(db, world, [HEADER, [world.ent_a.uscc, "", "2027-03", "AQ-001", ""]], now)
+    monthly = _check(db, world, [PLAN_HEADER, [world.ent_a.uscc, "", "2027-03", "AQ-001", ""]], now)
     assert service.report(db, monthly).warnings == []
 
 
@@ -270,7 +268,7 @@ def test_a_plan_import_needs_its_agency(db: Session, world: World, now: datetime
             actor=world.admin,
             kind=ImportKind.monthly_plan,
             filename="p.csv",
-            data=csv_bytes([HEADER]),
+            data=csv_bytes([PLAN_HEADER]),
             now=now,
         )
     assert caught.value.code == "validation_error"
@@ -281,7 +279,7 @@ def test_the_supervisor_sees_the_plan_hygiene_flags(
     db: Session, world: World, now: datetime, client: TestClient
 ) -> None:
     rows: list[list[object]] = [
-        HEADER,
+        PLAN_HEADER,
         [world.ent_a.uscc, "", "2026-12", "AQ-001", ""],
         [world.ent_a.uscc, "", "2026-12", "AQ-002", ""],
     ]
