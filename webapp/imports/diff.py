@@ -392,15 +392,16 @@ _AGENCY_PLANS = text(
 )
 
 
-def agency_plans(
-    session: Session, agency_id: int, kind: PlanKind
-) -> list[tuple[int, int, int | None, str]]:
-    """(id, year, month, title) of the agency's plans of this kind (pending changes
-    flushed, as the session's own query would)."""
+def agency_plans(session: Session, agency_id: int, kind: PlanKind) -> list[tuple[str, int, str]]:
+    """(period, id, title) of the agency's plans of this kind, the period as `plan_key`
+    gives it ("2026", "2026-12"); pending changes flushed, as the session's query would."""
     found = plain_reads(session).execute(
         _AGENCY_PLANS, {"agency_id": agency_id, "kind": kind.value}
     )
-    return [(plan_id, year, month, title) for plan_id, year, month, title in found]
+    return [
+        (f"{year:04d}" if kind == PlanKind.annual else f"{year:04d}-{month:02d}", plan_id, title)
+        for plan_id, year, month, title in found
+    ]
 
 
 def _plan_snapshot(
@@ -439,9 +440,8 @@ def _plan_snapshot(
         for code in item_codes:
             if code in item_ids:
                 snap[f"item:{code}"] = item_ids[code]
-    for plan_id, year, number, _ in agency_plans(session, agency_id, kind):
-        key = f"{year:04d}" if kind == PlanKind.annual else f"{year:04d}-{number:02d}"
-        snap[f"plan:{key}"] = plan_id
+    for period, plan_id, _ in agency_plans(session, agency_id, kind):
+        snap[f"plan:{period}"] = plan_id
     months = sorted(set(columns["month"]))
     wanted = codes
     entries: dict[int, dict[str, Any]] = {}

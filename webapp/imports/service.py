@@ -693,10 +693,7 @@ def _plans_touched(
 ) -> list[dict[str, Any]]:
     """The plans the rows (their `months`) go into ("2026" or "2026-12"), whether each
     exists already, and how many rows go into it."""
-    existing = {
-        (f"{year:04d}" if kind == PlanKind.annual else f"{year:04d}-{month:02d}"): title
-        for _, year, month, title in agency_plans(session, agency_id, kind)
-    }
+    existing = {period: title for period, _, title in agency_plans(session, agency_id, kind)}
     counts: dict[str, int] = {}
     for month, n in Counter(months).items():  # a few distinct months
         key = plan_key(kind, month)
@@ -726,8 +723,6 @@ def _hygiene_preview(
     # enterprises: one probe instead of sending them all.
     if months_planned(session, planned):
         found = hygiene.entry_facts(session, months=planned, enterprise_ids=set(ids))
-    elif len(set(ids)) == len(ids):
-        return []  # and each row's enterprise on no other row: no finding
     slots = list(zip(ids, months, strict=True))
     file_keys = set(slots)
     facts = [
