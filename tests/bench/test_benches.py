@@ -103,6 +103,7 @@ def test_import_bench_runs_on_the_test_engine(
         "enterprises, XLSX",
         "enterprises, CSV",
         "monthly plan, CSV",
+        "CSV on a new engine",
     ]
     assert all(rate > 0 and floor > 0 for _, rate, floor in rates)
     out = capsys.readouterr().out  # type: ignore[attr-defined]

@@ -1,5 +1,5 @@
-"""Building spreadsheet files for the import tests (real XLSX through openpyxl, CSV in the
-encodings offices export), and checking them."""
+"""Building spreadsheet files for the import tests (real XLSX through openpyxl, or as Excel
+saves one through XlsxWriter; CSV in the encodings offices export), and checking them."""
 
 from __future__ import annotations
 
@@ -61,6 +61,32 @@ def xlsx_bytes(rows: Sequence[Sequence[object]]) -> bytes:
         sheet.append(list(row))
     out = io.BytesIO()
     workbook.save(out)
+    return out.getvalue()
+
+
+def excel_bytes(rows: Sequence[Sequence[object]], *, date_format: str = "yyyy-mm-dd") -> bytes:
+    """An XLSX file as Excel and WPS save one (openpyxl writes every text inline): texts in
+    the shared-strings table, numbers as numbers, dates as numbers with `date_format`;
+    None leaves a cell out."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    workbook = xlsxwriter.Workbook(
+        out,
+        {
+            "in_memory": True,
+            "default_date_format": date_format,
+            # Text stays text (a cell typed "=..." or "http://..." too), as a typed cell.
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    sheet = workbook.add_worksheet()
+    for line, cells in enumerate(rows):
+        for column, value in enumerate(cells):
+            if value is not None:
+                sheet.write(line, column, value)
+    workbook.close()
     return out.getvalue()
 
 
