@@ -17,6 +17,7 @@ from webapp.enterprises import uscc as uscc_codes
 from webapp.enterprises.service import risk_grade_problem
 from webapp.enums import CredentialStatus, EnterpriseClass, ImportKind, PlanKind
 from webapp.errors import FieldError
+from webapp.imports.readers import is_excel_number
 from webapp.plans.caps import ANY_GRADE, SUPERVISORY, cap_problem
 
 Row = dict[str, Any]
@@ -236,9 +237,25 @@ def _choice(
     return value
 
 
+def _code_as_number(key: str, code: str) -> FieldError:
+    """A code that Excel stored as a number (`is_excel_number`): an agency's or an item's
+    code may be a long digit string (an agency's own credit code, a provincial item code),
+    which Excel cuts to 15 digits. Said as such, not as an unknown code."""
+    return FieldError(
+        key,
+        "Excel stored this code as a number (%(value)s) and kept only 15 digits, so its "
+        "last digits are lost. In Excel format the column as Text, enter the codes again, "
+        "and upload the file again.",
+        value=code,
+    )
+
+
 def _agency(cells: dict[str, str], key: str, ctx: Context, errors: list[FieldError]) -> str:
     code = _required(cells, key, errors)
     if code and code not in ctx.agencies:
+        if is_excel_number(code):
+            errors.append(_code_as_number(key, code))
+            return code
         errors.append(
             FieldError(
                 key,
@@ -533,6 +550,16 @@ INSPECTOR_COLUMNS = (
 def parse_inspector(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
     number = _text(cells, "number", 64, errors)
+    if number and is_excel_number(number):  # a long number, cut by Excel to 15 digits
+        errors.append(
+            FieldError(
+                "number",
+                "Excel stored this credential number as a number (%(value)s) and kept only "
+                "15 digits, so its last digits are lost. In Excel format the column as Text, "
+                "enter the numbers again, and upload the file again.",
+                value=number,
+            )
+        )
     row: Row = {"number": number}
     row["name"] = _text(cells, "name", 100, errors)
     row["agency_code"] = _agency(cells, "agency_code", ctx, errors)
@@ -599,6 +626,8 @@ ITEM_COLUMNS = (
 def parse_item(cells: dict[str, str], ctx: Context) -> tuple[Row | None, list[FieldError]]:
     errors: list[FieldError] = []
     code = unicodedata.normalize("NFKC", _required(cells, "code", errors)).upper()
+    if is_excel_number(code):
+        errors.append(_code_as_number("code", code))
     row: Row = {"code": _max_length(code, "code", 32, errors)}
     row["title"] = _text(cells, "title", 300, errors)
     row["legal_basis"] = _required(cells, "legal_basis", errors)
@@ -697,6 +726,10 @@ def parse_plan_row(cells: dict[str, str], ctx: Context) -> tuple[Row | None, lis
             )
         )
     unknown = [c for c in codes if c not in ctx.items]
+    numbers = [c for c in unknown if is_excel_number(c)]
+    if numbers:
+        errors.append(_code_as_number("items", numbers[0]))
+        unknown = [c for c in unknown if c not in numbers]
     if unknown:
         errors.append(
             FieldError(
