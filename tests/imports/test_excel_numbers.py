@@ -33,19 +33,17 @@ from webapp.imports.models import ImportBatch
 CODE = "913205004391500087"
 EXCEL_TEXT = "9.13205004391500E+17"  # the float as `cell_text` gives it
 CREDIT_CODE_AS_NUMBER = (
-    "Excel stored this credit code as a number (%(value)s) and kept only 15 digits, so its "
-    "last digits are lost. In Excel format the column as Text, enter the codes again, and "
-    "upload the file again."
+    "Excel stored this credit code as a number (%(value)s), so some of its digits are lost. "
+    "In Excel format the column as Text, enter the codes again, and upload the file again."
 )
 NUMBER_AS_NUMBER = (
-    "Excel stored this credential number as a number (%(value)s) and kept only 15 digits, "
-    "so its last digits are lost. In Excel format the column as Text, enter the numbers "
-    "again, and upload the file again."
+    "Excel stored this credential number as a number (%(value)s), so some of its digits are "
+    "lost. In Excel format the column as Text, enter the numbers again, and upload the file "
+    "again."
 )
 CODE_AS_NUMBER = (
-    "Excel stored this code as a number (%(value)s) and kept only 15 digits, so its last "
-    "digits are lost. In Excel format the column as Text, enter the codes again, and upload "
-    "the file again."
+    "Excel stored this code as a number (%(value)s), so some of its digits are lost. In "
+    "Excel format the column as Text, enter the codes again, and upload the file again."
 )
 
 
@@ -120,12 +118,12 @@ def test_identifiers_are_not_numbers_in_scientific_notation(text: str) -> None:
 
 
 def test_a_code_excel_stored_as_a_number_reads_as_one_by_either_reader() -> None:
-    data = xlsx_bytes([["code", "x"], [float(CODE), "a"], [int(CODE), "b"]])
-    # openpyxl writes both as 9.132050043915e+17 (Excel's own files: 9.132050043915E+17).
+    # As openpyxl writes a float: 9.132050043915e+17 (Excel's own files: 9.132050043915E+17).
+    data = xlsx_bytes([["code", "x"], [float(CODE), "a"], [-float(CODE), "b"]])
     assert readers._calamine_fits(data)
     fast = readers._read_xlsx_calamine(data)
     assert fast == readers._read_xlsx_openpyxl(data) == readers.read_sheet(data, "e.xlsx")
-    assert fast.rows == [(2, [EXCEL_TEXT, "a"]), (3, [EXCEL_TEXT, "b"])]
+    assert fast.rows == [(2, [EXCEL_TEXT, "a"]), (3, ["-" + EXCEL_TEXT, "b"])]
 
 
 def test_an_exact_integer_in_the_file_is_read_exactly_by_either_reader() -> None:
@@ -150,6 +148,44 @@ def test_an_exact_integer_in_the_file_is_read_exactly_by_either_reader() -> None
     )
     assert readers._calamine_fits(data)
     assert readers.read_sheet(data, "e.xlsx").rows == [(2, ["999999999999999", "-1"])]
+
+
+def test_an_ordinary_file_is_read_by_the_fast_reader_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searched: list[bytes] = []
+
+    def read_again(data: bytes) -> readers.Sheet:
+        raise AssertionError("read a second time, by openpyxl")
+
+    def search(data: bytes) -> bool:
+        searched.append(data)
+        return False
+
+    monkeypatch.setattr(readers, "_read_xlsx_openpyxl", read_again)
+    monkeypatch.setattr(readers, "_long_integer", search)
+    # Numbers of up to 15 digits: nothing to search for.
+    plain = xlsx_bytes([["code", "n"], ["91320500MA1XXXXX", 999999999999999], ["a", -2.5]])
+    assert readers.read_sheet(plain, "e.xlsx").rows[0] == (
+        2,
+        ["91320500MA1XXXXX", "999999999999999"],
+    )
+    assert searched == []
+    # Excel's own float of a longer number: searched for an exact integer, none found, kept.
+    excel = xlsx_bytes([["code"], [float(CODE)]])
+    assert readers.read_sheet(excel, "e.xlsx").rows == [(2, [EXCEL_TEXT])]
+    assert searched == [excel]
+
+
+def test_cut_by_excel_tells_the_digits_excel_kept() -> None:
+    assert readers.cut_by_excel("913205004391500000")  # 15 digits, then zeros
+    assert readers.cut_by_excel("913205004391500032")  # a float's own digits
+    assert readers.cut_by_excel("1000000000000000")
+    assert not readers.cut_by_excel(CODE)  # digits a float cannot hold
+    assert not readers.cut_by_excel("913205004391500")  # 15 digits: Excel holds them
+    assert not readers.cut_by_excel("91320500439150000A")
+    assert not readers.cut_by_excel("9.13205004391500E+17")
+    assert not readers.cut_by_excel("")
 
 
 # --- enterprises ------------------------------------------------------------------------------
@@ -177,7 +213,7 @@ def test_a_csv_credit_code_in_scientific_notation_is_named_as_such(
     batch = check_rows(db, world, rows, now, filename="e.csv")
     assert batch.status == ImportStatus.failed
     assert _errors(db, batch) == [
-        (4, ENTERPRISE_HEADER[0], CREDIT_CODE_AS_NUMBER, {"value": shown.upper()})
+        (4, ENTERPRISE_HEADER[0], CREDIT_CODE_AS_NUMBER, {"value": shown})
     ]
 
 
@@ -196,6 +232,45 @@ def test_an_exact_18_digit_integer_is_imported_exactly(
     got = db.scalar(select(Enterprise).where(Enterprise.uscc == CODE))
     assert got is not None
     assert got.name == "示例企业2有限公司"
+
+
+@pytest.mark.parametrize("cut", ["913205004391500000", "913205004391500032"])
+def test_a_credit_code_holding_the_digits_excel_kept_is_named_as_such(
+    db: Session, world: World, now: datetime, cut: str
+) -> None:
+    # "...000": Excel's CSV of a number column formatted without decimals, or a tool writing
+    # a double's digits; "...032": the double's own. Both fail the check character.
+    rows = enterprise_rows(world.county.code, 2)
+    rows[2][0] = cut
+    expected = [(3, ENTERPRISE_HEADER[0], CREDIT_CODE_AS_NUMBER, {"value": cut})]
+    batch = check_rows(db, world, rows, now, filename="e.csv")
+    assert batch.status == ImportStatus.failed
+    assert _errors(db, batch) == expected
+    rows[2][0] = 1.25  # the same digits written into an XLSX file as an integer
+    data = _exact_integers(xlsx_bytes(rows), {1.25: cut})
+    batch = service.check_file(
+        db, actor=world.admin, kind=ImportKind.enterprises, filename="e.xlsx", data=data, now=now
+    )
+    assert batch.status == ImportStatus.failed
+    assert _errors(db, batch) == expected
+
+
+def test_a_valid_code_ending_in_zeros_is_imported(db: Session, world: World, now: datetime) -> None:
+    from webapp.enterprises import uscc
+
+    # A valid all-digit code whose last three digits are 0: the Excel message is for codes
+    # that fail their check only.
+    first = next(
+        f"9132050043915{n:02d}00"
+        for n in range(100)
+        if uscc.check_character(f"9132050043915{n:02d}00") == "0"
+    )
+    code = first + "0"
+    assert readers.cut_by_excel(code)
+    rows = enterprise_rows(world.county.code, 2)
+    rows[1][0] = code
+    batch = check_rows(db, world, rows, now, filename="e.csv")
+    assert batch.status == ImportStatus.validated, _errors(db, batch)
 
 
 # --- plans ------------------------------------------------------------------------------------

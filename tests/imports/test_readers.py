@@ -213,10 +213,58 @@ def test_a_stray_cell_far_away_does_not_reach_the_fast_reader() -> None:
     sheet = workbook.active
     assert sheet is not None
     sheet["A1"] = "h"
+    sheet["A2"] = "v"
     sheet["XFD1048576"] = "x"
     out = io.BytesIO()
     workbook.save(out)
-    assert not readers._calamine_fits(out.getvalue())
+    data = out.getvalue()
+    assert not readers._calamine_fits(data)
+    # openpyxl reads it row by row, each row as wide as its own cells (it padded all of the
+    # million rows to 16,384 cells, and ran for minutes), then pads the rows it keeps.
+    sheet_read = readers.read_sheet(data, "x.xlsx")
+    assert [(line, len(cells)) for line, cells in sheet_read.rows] == [
+        (2, 16384),
+        (1048576, 16384),
+    ]
+    assert sheet_read.rows[0][1][:2] == ["v", ""]
+    assert sheet_read.rows[1][1][-1] == "x"
+
+
+def test_a_sheet_of_too_many_cells_is_refused_by_the_slow_reader_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = xlsx_bytes([["h", "i", "j"], ["a", "b", "c"], ["d", "e", "f"]])
+    monkeypatch.setattr(readers, "MAX_GRID_CELLS", 8)  # the sheet's 9 cells are one too many
+    with pytest.raises(DomainError) as caught:
+        readers._read_xlsx_openpyxl(data)
+    assert caught.value.code == "import_too_large"
+    assert caught.value.params == {"max": 8}
+    monkeypatch.setattr(readers, "MAX_GRID_CELLS", 9)
+    assert len(readers._read_xlsx_openpyxl(data).rows) == 2
+
+
+def _with_dimension(data: bytes, ref: bytes) -> bytes:
+    """The workbook with its sheet's <dimension ref> replaced (left stale by a tool)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                start = body.index(b'<dimension ref="') + len(b'<dimension ref="')
+                body = body[:start] + ref + body[body.index(b'"', start) :]
+            target.writestr(info, body)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("ref", [b"A1", b"A1:B2", b"A1:Z99"])
+def test_a_stale_dimension_loses_no_row_in_either_reader(ref: bytes) -> None:
+    data = _with_dimension(
+        xlsx_bytes([["h", "i"], ["a", "b"], [None, None], ["c", "d"], ["e", None]]), ref
+    )
+    fast = readers._read_xlsx_calamine(data)
+    assert fast.rows == [(2, ["a", "b"]), (4, ["c", "d"]), (5, ["e", ""])]
+    # openpyxl's read-only sheets trust the dimension unless told not to.
+    assert readers._read_xlsx_openpyxl(data) == fast
 
 
 def test_error_cells_keep_their_text() -> None:

@@ -14,8 +14,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from webapp.imports.readers import is_excel_number
-
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 VALUES = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, ...
@@ -63,22 +61,12 @@ def check_character(first17: str) -> str:
 
 def _problem_of(code: str, values: bytes) -> UsccProblem | None:
     """What is wrong with a normalised code, given its characters' values (None: valid)."""
-    bad = values.find(_NOT_IN_ALPHABET)
-    # A number in scientific notation holds a '.' or '+' (not in the alphabet): only a code
-    # with a bad character pays for the test. Said first: its length or its '.' would send
-    # the user looking for a typing error, when the last digits are simply gone.
-    if bad >= 0 and is_excel_number(code):
-        return UsccProblem(
-            "Excel stored this credit code as a number (%(value)s) and kept only 15 digits, "
-            "so its last digits are lost. In Excel format the column as Text, enter the "
-            "codes again, and upload the file again.",
-            {"value": code},
-        )
     if len(code) != LENGTH:
         return UsccProblem(
             "A unified social credit code has 18 characters; this one has %(length)s.",
             {"length": len(code)},
         )
+    bad = values.find(_NOT_IN_ALPHABET)
     if bad >= 0:
         return UsccProblem(
             "Character %(position)s ('%(char)s') cannot appear in a unified social credit "

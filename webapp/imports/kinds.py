@@ -17,7 +17,7 @@ from webapp.enterprises import uscc as uscc_codes
 from webapp.enterprises.service import risk_grade_problem
 from webapp.enums import CredentialStatus, EnterpriseClass, ImportKind, PlanKind
 from webapp.errors import FieldError
-from webapp.imports.readers import is_excel_number
+from webapp.imports.readers import cut_by_excel, is_excel_number
 from webapp.plans.caps import ANY_GRADE, SUPERVISORY, cap_problem
 
 Row = dict[str, Any]
@@ -240,12 +240,12 @@ def _choice(
 def _code_as_number(key: str, code: str) -> FieldError:
     """A code that Excel stored as a number (`is_excel_number`): an agency's or an item's
     code may be a long digit string (an agency's own credit code, a provincial item code),
-    which Excel cuts to 15 digits. Said as such, not as an unknown code."""
+    which Excel cuts to 15 digits (and its CSV saves as shown, "3.30217E+11" from 12 digits).
+    Said as such, not as an unknown code."""
     return FieldError(
         key,
-        "Excel stored this code as a number (%(value)s) and kept only 15 digits, so its "
-        "last digits are lost. In Excel format the column as Text, enter the codes again, "
-        "and upload the file again.",
+        "Excel stored this code as a number (%(value)s), so some of its digits are lost. In "
+        "Excel format the column as Text, enter the codes again, and upload the file again.",
         value=code,
     )
 
@@ -396,7 +396,19 @@ def _uscc_cell(cells: dict[str, str], errors: list[FieldError]) -> tuple[str, bo
     if not raw_code:
         return "", False
     code, problem = uscc_codes.checked(raw_code)
-    if problem is not None:
+    if problem is not None and (is_excel_number(code) or cut_by_excel(code)):
+        # No typing error to look for (its length, a '.' or the check character would send
+        # the user looking for one): the digits went when Excel made the code a number.
+        errors.append(
+            FieldError(
+                "uscc",
+                "Excel stored this credit code as a number (%(value)s), so some of its digits "
+                "are lost. In Excel format the column as Text, enter the codes again, and "
+                "upload the file again.",
+                value=raw_code,
+            )
+        )
+    elif problem is not None:
         errors.append(FieldError("uscc", problem.message, **problem.params))
     return code, problem is None
 
@@ -554,9 +566,9 @@ def parse_inspector(cells: dict[str, str], ctx: Context) -> tuple[Row | None, li
         errors.append(
             FieldError(
                 "number",
-                "Excel stored this credential number as a number (%(value)s) and kept only "
-                "15 digits, so its last digits are lost. In Excel format the column as Text, "
-                "enter the numbers again, and upload the file again.",
+                "Excel stored this credential number as a number (%(value)s), so some of its "
+                "digits are lost. In Excel format the column as Text, enter the numbers again, "
+                "and upload the file again.",
                 value=number,
             )
         )

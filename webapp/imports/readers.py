@@ -51,8 +51,18 @@ _EXCEL_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?[Ee]\+[0-9]+|-?[0-9]+\.[0-9]*[
 
 def is_excel_number(text: str) -> bool:
     """Whether a cell's text is a number in scientific notation: an identifier that Excel
-    stored as a number, its digits beyond the 15th lost."""
+    stored as a number (and Excel's CSV saved as it showed it), its digits lost."""
     return _EXCEL_NUMBER.fullmatch(text) is not None
+
+
+def cut_by_excel(digits: str) -> bool:
+    """Whether a text of 16 digits or more is a number as Excel held it: 15 significant
+    digits, then zeros (what Excel shows with a number format of no decimals, and what some
+    tools write), or a float's own digits ("913205004391500032"). A valid identifier can
+    look so too (a code ending in 000): callers ask only about one that failed its check."""
+    if len(digits) < 16 or not digits.isdigit():
+        return False
+    return digits[15:].strip("0") == "" or int(digits) == int(float(digits))
 
 
 def cell_text(value: object) -> str:
@@ -165,7 +175,8 @@ _UNPLACED_CELL = re.compile(rb'<c(?=[\s>/])(?! r="[A-Z]{1,3}[0-9]{1,7}")')
 _ERROR_CELL = b't="e"'
 # An integer of 16 digits or more written exactly (no '.' or E: not by Excel, which keeps
 # 15 digits) by another tool. Searched for only in a file where calamine met a number that
-# large (see `_read_xlsx`): 3 ms on a sheet of 10,000 rows, which an ordinary file is spared.
+# large (see `_read_xlsx`): 3–6 ms with the unzipping for a sheet of 10,000 rows, which an
+# ordinary file is spared.
 _LONG_INTEGER = re.compile(rb"<v>-?[0-9]{16,}</v>")
 
 
@@ -345,14 +356,48 @@ def _read_xlsx_openpyxl(data: bytes) -> Sheet:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
         if sheet is None:
             raise _unreadable_xlsx()
+        # The cells as they are: read-only openpyxl otherwise trusts the file's <dimension>,
+        # which another tool may have left stale (rows past it were silently dropped), and
+        # pads every row, even an empty one, to its width (a stray cell at XFD1048576 made
+        # a million rows of 16,384 cells).
+        sheet.reset_dimensions()
+        width = [0]
         try:
-            return _sheet("xlsx", sheet.iter_rows(values_only=True))
+            read = _sheet("xlsx", _bounded(sheet.iter_rows(values_only=True), width))
         except DomainError:
             raise
         except Exception as exc:
             raise _unreadable_xlsx() from exc
     finally:
         workbook.close()
+    # Every row as wide as the widest, as python-calamine's grid gives them.
+    pad = width[0]
+    return Sheet(
+        read.format,
+        read.headers + [""] * (pad - len(read.headers)),
+        [(line, cells + [""] * (pad - len(cells))) for line, cells in read.rows],
+    )
+
+
+def _bounded(rows: Iterable[tuple[object, ...]], width: list[int]) -> Iterable[tuple[object, ...]]:
+    """The rows, the widest one's length kept in `width[0]`; a sheet whose rows hold more
+    than MAX_GRID_CELLS cells in all is refused (what python-calamine is kept from)."""
+    cells = 0
+    for row in rows:
+        cells += len(row)
+        if cells > MAX_GRID_CELLS:
+            raise DomainError(
+                "import_too_large",
+                "The sheet holds more cells than an import can read (%(max)s), most of them "
+                "probably empty: delete the rows and columns after your data, save the file, "
+                "and upload it again.",
+                field="file",
+                status=413,
+                max=MAX_GRID_CELLS,
+            )
+        if len(row) > width[0]:
+            width[0] = len(row)
+        yield row
 
 
 def _decode(data: bytes) -> tuple[str, str]:
