@@ -7,7 +7,8 @@ import csv
 import io
 import json
 import random
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import pytest
@@ -87,6 +88,19 @@ def excel_bytes(rows: Sequence[Sequence[object]], *, date_format: str = "yyyy-mm
             if value is not None:
                 sheet.write(line, column, value)
     workbook.close()
+    return out.getvalue()
+
+
+def with_sheet_xml(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """The workbook with its worksheets' XML passed through `change` (a file as another
+    tool, or a damaged one, would have it)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                body = change(body)
+            target.writestr(info, body)
     return out.getvalue()
 
 

@@ -6,8 +6,6 @@ an exact integer written into the file by another tool is read exactly by either
 
 from __future__ import annotations
 
-import io
-import zipfile
 from datetime import datetime
 
 import pytest
@@ -20,6 +18,7 @@ from tests.imports.helpers import (
     PLAN_HEADER,
     check_rows,
     enterprise_rows,
+    with_sheet_xml,
     xlsx_bytes,
 )
 from tests.imports.test_reference_kinds import INSPECTOR_HEADER
@@ -54,17 +53,15 @@ def _errors(db: Session, batch: ImportBatch) -> list[tuple[int, str, str, dict[s
 def _exact_integers(data: bytes, numbers: dict[float, str]) -> bytes:
     """The workbook with each placeholder number's <v> replaced by the digits given, as a
     tool that writes integers exactly would store them (openpyxl writes "%.16g")."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            if info.filename.startswith("xl/worksheets/"):
-                for placeholder, digits in numbers.items():
-                    old = b"<v>%s</v>" % repr(placeholder).encode()
-                    assert old in body
-                    body = body.replace(old, b"<v>%s</v>" % digits.encode())
-            target.writestr(info, body)
-    return out.getvalue()
+
+    def replace(body: bytes) -> bytes:
+        for placeholder, digits in numbers.items():
+            old = b"<v>%s</v>" % repr(placeholder).encode()
+            assert old in body
+            body = body.replace(old, b"<v>%s</v>" % digits.encode())
+        return body
+
+    return with_sheet_xml(data, replace)
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -7,9 +7,7 @@ data or plans."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-import zipfile
 import zlib
 from datetime import datetime
 from typing import Any
@@ -20,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_enterprise
-from tests.imports.helpers import csv_bytes, enterprise_rows, xlsx_bytes
+from tests.imports.helpers import csv_bytes, enterprise_rows, with_sheet_xml, xlsx_bytes
 from webapp.agencies.models import Agency
 from webapp.enterprises.models import Enterprise
 from webapp.enums import EnterpriseClass, ImportKind, ImportStatus
@@ -216,17 +214,6 @@ def test_full_width_spaces_in_a_csv_file_become_spaces() -> None:
     assert sheet.rows == [(2, ["名称 甲", "b"])]
 
 
-def _with_sheet_xml(data: bytes, change: Any) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                body = change(body)
-            target.writestr(info, body)
-    return out.getvalue()
-
-
 def test_the_pre_scan_sends_cells_it_cannot_place_to_openpyxl(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -234,11 +221,11 @@ def test_the_pre_scan_sends_cells_it_cannot_place_to_openpyxl(
     assert readers._calamine_fits(data)
     # A line break before the reference: calamine would place the cell; the scan cannot.
     assert not readers._calamine_fits(
-        _with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<c\nr="B2"'))
+        with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<c\nr="B2"'))
     )
     # A cell element with a namespace prefix.
     assert not readers._calamine_fits(
-        _with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<x:c r="B2"'))
+        with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<x:c r="B2"'))
     )
     # Two-letter columns count in the grid's width: AB is the 28th.
     wide = xlsx_bytes([["h"], *[[None]] * 8, [*[None] * 27, "far"]])  # AB10

@@ -52,6 +52,16 @@ def _flags(db: Session) -> list[tuple[FlagKind, int | None, int | None]]:
     )
 
 
+def _merge_candidates_of_alpha(world: World) -> list[tuple[FlagKind, int | None, int | None]]:
+    """The two counties' merge candidates for Alpha, as `_flags` lists them."""
+    return sorted(
+        [
+            (FlagKind.merge_candidate, world.county.id, world.ent_a.id),
+            (FlagKind.merge_candidate, world.other_county.id, world.ent_a.id),
+        ]
+    )
+
+
 _PLAN_FLAGS = [FlagKind.plan_duplicate, FlagKind.merge_candidate]
 
 
@@ -181,12 +191,7 @@ def test_a_month_the_file_only_changes_is_checked_for_flags_too(
     batch = _check(db, world, [[world.ent_a.uscc, "", world.month, "AQ-004", ""]], now)
     assert (batch.added, batch.changed) == (0, 1)
     _apply(db, world, batch, now)
-    assert _flags(db) == sorted(
-        [
-            (FlagKind.merge_candidate, world.county.id, world.ent_a.id),
-            (FlagKind.merge_candidate, world.other_county.id, world.ent_a.id),
-        ]
-    )
+    assert _flags(db) == _merge_candidates_of_alpha(world)
 
 
 def test_entries_are_read_for_the_flags_only_when_a_pair_is_shared(
@@ -211,12 +216,7 @@ def test_an_entry_another_agency_adds_after_the_check_is_flagged_at_the_apply(
     assert service.report(db, batch).warnings == []
     _plan(db, world.other_county, world.ent_a, "2026-12", now)
     _apply(db, world, batch, now)  # not the agency's plan: not stale
-    assert _flags(db) == sorted(
-        [
-            (FlagKind.merge_candidate, world.county.id, world.ent_a.id),
-            (FlagKind.merge_candidate, world.other_county.id, world.ent_a.id),
-        ]
-    )
+    assert _flags(db) == _merge_candidates_of_alpha(world)
 
 
 # --- the preview and the snapshot of a month nobody planned -------------------------------------

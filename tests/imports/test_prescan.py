@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
 
 import pytest
 
-from tests.imports.helpers import xlsx_bytes
+from tests.imports.helpers import with_sheet_xml, xlsx_bytes
 from webapp.errors import DomainError
 from webapp.imports import readers
 
@@ -23,15 +22,6 @@ SHEET = "xl/worksheets/sheet1.xml"
 def _sheet_xml(data: bytes) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         return archive.read(SHEET)
-
-
-def _changed(data: bytes, change: Callable[[bytes], bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            target.writestr(info, change(body) if info.filename == SHEET else body)
-    return out.getvalue()
 
 
 def test_a_plain_sheet_is_proved_small_by_one_search() -> None:
@@ -47,7 +37,7 @@ def test_a_far_cell_before_the_last_row_is_measured_exactly(
 ) -> None:
     # The last row element says 2 (one digit), but a cell of row 1 is at B999999: the
     # guess is wrong, the search finds that cell, and the exact measure decides.
-    data = _changed(
+    data = with_sheet_xml(
         xlsx_bytes([["h", "i"], ["a", "b"]]),
         lambda xml: xml.replace(b'<c r="B1"', b'<c r="B999999"'),
     )
@@ -61,13 +51,13 @@ def test_a_far_cell_before_the_last_row_is_measured_exactly(
 
 def test_a_column_beyond_z_or_an_unplaced_cell_is_not_proved() -> None:
     data = xlsx_bytes([["h", "i"], ["a", "b"]])
-    wide = _changed(data, lambda xml: xml.replace(b'<c r="B2"', b'<c r="AB2"'))
+    wide = with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<c r="AB2"'))
     assert not readers._narrow_grid(_sheet_xml(wide))
     assert readers._calamine_fits(wide)  # 28 x 2 cells, measured exactly
-    unplaced = _changed(data, lambda xml: xml.replace(b'<c r="B2"', b'<c\nr="B2"'))
+    unplaced = with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b'<c\nr="B2"'))
     assert not readers._narrow_grid(_sheet_xml(unplaced))
     assert not readers._calamine_fits(unplaced)  # refused by the exact scan, as before
-    stray = _changed(data, lambda xml: xml.replace(b'<c r="B2"', b"<c"))
+    stray = with_sheet_xml(data, lambda xml: xml.replace(b'<c r="B2"', b"<c"))
     assert not readers._narrow_grid(_sheet_xml(stray))
     assert not readers._calamine_fits(stray)
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from tests.imports.helpers import csv_bytes, xlsx_bytes
+from tests.imports.helpers import csv_bytes, with_sheet_xml, xlsx_bytes
 from webapp.errors import DomainError
 from webapp.imports import readers
 from webapp.imports.kinds import ENTERPRISE_COLUMNS, match_header, parse_date, parse_month
@@ -245,15 +245,12 @@ def test_a_sheet_of_too_many_cells_is_refused_by_the_slow_reader_too(
 
 def _with_dimension(data: bytes, ref: bytes) -> bytes:
     """The workbook with its sheet's <dimension ref> replaced (left stale by a tool)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            if info.filename.startswith("xl/worksheets/"):
-                start = body.index(b'<dimension ref="') + len(b'<dimension ref="')
-                body = body[:start] + ref + body[body.index(b'"', start) :]
-            target.writestr(info, body)
-    return out.getvalue()
+
+    def replace(body: bytes) -> bytes:
+        start = body.index(b'<dimension ref="') + len(b'<dimension ref="')
+        return body[:start] + ref + body[body.index(b'"', start) :]
+
+    return with_sheet_xml(data, replace)
 
 
 @pytest.mark.parametrize("ref", [b"A1", b"A1:B2", b"A1:Z99"])
